@@ -1,0 +1,346 @@
+"""hosting.yaml version 1 as frozen pydantic models (SPEC.md section 1).
+
+Field-level rules live here; rules that span the document (references, plan limits,
+unique domains, paths) live in `rules.py`, so every problem is reported at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+LABEL_RE = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
+PLATFORM_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+REF_RE = re.compile(r"\$\{([a-z][a-z0-9-]*)\.([a-z_]+)\}")
+
+Label = Annotated[
+    str,
+    Field(
+        pattern=LABEL_RE.pattern,
+        description="a DNS label: lowercase letters, digits and '-', starting with a letter",
+    ),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+def _check_hostname(value: str) -> str:
+    if value != value.lower():
+        raise ValueError(f"`{value}` must be lowercase")
+    if not HOSTNAME_RE.match(value):
+        raise ValueError(f"`{value}` is not a valid hostname (e.g. shop.example.com)")
+    return value
+
+
+class Limits(_Model):
+    """Per-container resource limits."""
+
+    cpus: float = Field(gt=0, le=256)
+    memory_mb: int = Field(gt=0)
+    disk_io_mbps: int = Field(gt=0)
+    network_mbps: int = Field(gt=0)
+
+
+class Plan(_Model):
+    name: str
+    price_monthly: Decimal = Field(ge=0, decimal_places=2)
+    price_yearly: Decimal = Field(ge=0, decimal_places=2)
+    storage_gb: int = Field(ge=0)
+    bandwidth_gb: int = Field(ge=0)
+    databases: int = Field(ge=0)
+    apis: int = Field(ge=0)
+    websites: int = Field(ge=0)
+    custom_domain: bool
+    ssl_certificate: bool
+    limits: Limits | None = Field(
+        description="container limits; null means custom: each tenant on the plan gives its own"
+    )
+    features: list[str] = Field(default_factory=list)
+
+    @property
+    def custom_limits(self) -> bool:
+        return self.limits is None
+
+
+class Acme(_Model):
+    email: str | None = None
+    ca: str = "letsencrypt"
+    ca_root: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is not None and not EMAIL_RE.match(v):
+            raise ValueError(f"`{v}` is not an email address")
+        return v
+
+    @field_validator("ca")
+    @classmethod
+    def _ca(cls, v: str) -> str:
+        if v in ("letsencrypt", "letsencrypt-staging", "internal") or v.startswith("https://"):
+            return v
+        raise ValueError(
+            f"`{v}` is not a CA: use letsencrypt, letsencrypt-staging, internal "
+            "or an ACME directory URL starting with https://"
+        )
+
+    @property
+    def directory_url(self) -> str | None:
+        return {
+            "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
+            "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+            "internal": None,
+        }.get(self.ca, self.ca)
+
+
+class Docker(_Model):
+    host: str = "unix:///var/run/docker.sock"
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        if not v.startswith(("unix://", "ssh://", "tcp://", "npipe://")):
+            raise ValueError(
+                f"`{v}` is not a Docker host: use unix:///path, ssh://user@host or tcp://host:port"
+            )
+        return v
+
+
+class Images(_Model):
+    proxy: str = "caddy:2-alpine"
+    postgres: str = "postgres:15-alpine"
+
+
+class Dns(_Model):
+    nameservers: list[str] = Field(default_factory=list)
+
+    @field_validator("nameservers")
+    @classmethod
+    def _servers(cls, v: list[str]) -> list[str]:
+        for server in v:
+            host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
+            host = host or server
+            try:
+                ipaddress.ip_address(host.strip("[]"))
+            except ValueError:
+                raise ValueError(f"`{server}` is not an IP address or IP:PORT") from None
+            if port and not (port.isdigit() and 0 < int(port) < 65536):
+                raise ValueError(f"`{server}` has an invalid port")
+        return v
+
+
+class Platform(_Model):
+    name: str = Field(pattern=PLATFORM_NAME_RE.pattern)
+    domain: str
+    public_ipv4: ipaddress.IPv4Address
+    public_ipv6: ipaddress.IPv6Address | None = None
+    acme: Acme | None = None
+    docker: Docker = Field(default_factory=Docker)
+    database_bind: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv4Address(
+        "127.0.0.1"
+    )
+    images: Images = Field(default_factory=Images)
+    dns: Dns = Field(default_factory=Dns)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, v: str) -> str:
+        return _check_domain(v)
+
+
+def _check_domain(value: str) -> str:
+    if value != value.lower():
+        raise ValueError(f"`{value}` must be lowercase")
+    if not HOSTNAME_RE.match(value) and not re.match(r"^[a-z0-9-]+$", value):
+        raise ValueError(f"`{value}` is not a valid domain (e.g. apps.example.com)")
+    return value
+
+
+class SecretRef(_Model):
+    """Where a secret's value comes from at apply time: never the file itself."""
+
+    env: str | None = Field(default=None, pattern=ENV_NAME_RE.pattern)
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of `env: NAME` or `file: path`")
+        return self
+
+
+class Build(_Model):
+    context: str
+    dockerfile: str = "Dockerfile"
+    args: dict[str, str] = Field(default_factory=dict)
+
+
+class Health(_Model):
+    path: str = "/"
+    interval_s: int = Field(default=30, ge=1, le=3600)
+    timeout_s: int = Field(default=5, ge=1, le=600)
+    retries: int = Field(default=3, ge=1, le=100)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"`{v}` must start with `/`")
+        return v
+
+
+EnvValue = Annotated[str, Field(description="a string; numbers and booleans are converted")]
+
+SECRET_LIKE_ENV = re.compile(
+    r"(^|_)(PASSWORD|PASSWD|PASS|SECRET|SECRET_KEY|TOKEN|API_KEY|PRIVATE_KEY|ACCESS_KEY)$"
+)
+
+
+def _stringify_env(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, bool):
+                v = "true" if v else "false"
+            elif isinstance(v, int | float | Decimal):
+                v = str(v)
+            out[k] = v
+        return out
+    return value
+
+
+class _App(_Model):
+    image: str | None = None
+    build: Build | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    replicas: int = Field(default=1, ge=1, le=100)
+    command: list[str] | None = None
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    domains: list[str] = Field(default_factory=list)
+    health: Health = Field(default_factory=Health)
+    stopped: bool = False
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_in(cls, v: Any) -> Any:
+        return _stringify_env(v)
+
+    @field_validator("env", "secrets")
+    @classmethod
+    def _env_names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for name in v:
+            if not ENV_NAME_RE.match(name):
+                raise ValueError(f"`{name}` is not a valid environment variable name")
+        return v
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, v: list[str]) -> list[str]:
+        for d in v:
+            _check_hostname(d)
+        return v
+
+    @property
+    def source(self) -> str:
+        return "image" if self.image else "build" if self.build else "static"
+
+
+class _HasStatic(_App):
+    static: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _HasStatic:
+        given = [n for n in ("image", "build", "static") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of `image`, `build` or `static`"
+                + (f" (found {', '.join(given)})" if given else "")
+            )
+        if self.static is not None:
+            if self.port is not None:
+                raise ValueError("`port` is for image or build; a static site has no container")
+            if self.replicas != 1:
+                raise ValueError("`replicas` is for image or build; the edge serves static files")
+        elif self.port is None:
+            raise ValueError("`port` is required: the port the app listens on")
+        return self
+
+    @property
+    def source(self) -> str:
+        return "static" if self.static is not None else super().source
+
+
+class WebDeployment(_HasStatic):
+    type: Literal["web"]
+
+
+class ApiDeployment(_HasStatic):
+    type: Literal["api"]
+
+
+class DatabaseDeployment(_Model):
+    type: Literal["database"]
+    version: int = Field(default=15, ge=12, le=17)
+    stopped: bool = False
+
+
+Deployment = Annotated[
+    WebDeployment | ApiDeployment | DatabaseDeployment, Field(discriminator="type")
+]
+
+
+class Tenant(_Model):
+    name: str = Field(min_length=1, max_length=200)
+    email: str
+    plan: str
+    billing_cycle: Literal["monthly", "yearly"] = "monthly"
+    started: date
+    limits: Limits | None = None
+    deployments: dict[Label, Deployment] = Field(default_factory=dict)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        if not EMAIL_RE.match(v):
+            raise ValueError(f"`{v}` is not an email address")
+        return v
+
+    @field_validator("plan")
+    @classmethod
+    def _plan(cls, v: str) -> str:
+        return v.lower()
+
+
+class Spec(_Model):
+    version: Literal[1]
+    platform: Platform
+    plans: dict[str, Plan] = Field(default_factory=dict)
+    tenants: dict[Label, Tenant] = Field(default_factory=dict)
+
+    def plan_of(self, tenant: Tenant) -> Plan:
+        return self.plans[tenant.plan]
+
+    def limits_of(self, tenant: Tenant) -> Limits:
+        plan = self.plan_of(tenant)
+        limits = plan.limits or tenant.limits
+        assert limits is not None, "rules guarantee limits for custom plans"
+        return limits
+
+    def deployment(self, ref: str) -> tuple[str, str, Tenant, Any]:
+        """Look up `TENANT/DEPLOYMENT`; raises KeyError when either is unknown."""
+        tenant_id, _, dep_id = ref.partition("/")
+        tenant = self.tenants[tenant_id]
+        return tenant_id, dep_id, tenant, tenant.deployments[dep_id]
