@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Build the local images the tests and the example use. No registry is reachable, so they
+# come from Debian's packages and are imported with `docker import`, cached by tag.
+set -euo pipefail
+cache=${HOSTING_IMAGE_CACHE:-/var/cache/hosting-images}
+mkdir -p "$cache"
+
+have() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# busybox: tiny web/API apps (busybox httpd) for tests and the example's hosting-demo/* images.
+if ! have hosting-test/busybox:latest; then
+  d=$(mktemp -d); mkdir -p "$d/bin" "$d/www/cgi-bin" "$d/tmp" "$d/etc"
+  cp /bin/busybox "$d/bin/busybox"
+  for app in sh httpd wget nc sleep cat echo ls mkdir rm dd head yes printf env id ps kill top grep sed seq true false date; do ln -s busybox "$d/bin/$app"; done
+  echo 'root:x:0:0:root:/root:/bin/sh' > "$d/etc/passwd"; echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >> "$d/etc/passwd"
+  echo 'root:x:0:' > "$d/etc/group"; echo 'nogroup:x:65534:' >> "$d/etc/group"
+  printf 'ok\n' > "$d/www/index.html"; printf 'ok\n' > "$d/www/healthz"
+  tar -C "$d" -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/httpd","-f","-p","8080","-h","/www"]' -c 'EXPOSE 8080' - hosting-test/busybox:latest >/dev/null
+  rm -rf "$d"
+fi
+for tag in hosting-demo/web:latest hosting-demo/api:latest; do
+  have "$tag" || docker tag hosting-test/busybox:latest "$tag"
+done
+
+# caddy: Debian's binary in a minimal root.
+if ! have hosting-test/caddy:latest; then
+  d=$(mktemp -d); mkdir -p "$d/usr/bin" "$d/etc/caddy" "$d/data" "$d/config" "$d/tmp" "$d/etc/ssl/certs"
+  cp /usr/bin/caddy "$d/usr/bin/caddy"
+  cp /etc/ssl/certs/ca-certificates.crt "$d/etc/ssl/certs/" 2>/dev/null || true
+  echo 'root:x:0:0:root:/root:/bin/sh' > "$d/etc/passwd"
+  tar -C "$d" -c . | docker import -c 'ENV XDG_DATA_HOME=/data XDG_CONFIG_HOME=/config' \
+    -c 'CMD ["/usr/bin/caddy","run","--config","/etc/caddy/Caddyfile","--adapter","caddyfile"]' - hosting-test/caddy:latest >/dev/null
+  rm -rf "$d"
+fi
+
+# postgres 15: debootstrap minbase with postgresql-15 (~35 s), rootfs tarball cached.
+if ! have hosting-test/postgres:15; then
+  tarball="$cache/postgres15-rootfs.tar"
+  if [ ! -s "$tarball" ]; then
+    d=$(mktemp -d)
+    # The machine's own apt mirror: the first URI apt is configured with.
+    mirror=$(grep -rhoE '^(URIs:|deb)[[:space:]]+[^[:space:]]+' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
+    [ -n "$mirror" ] || { echo "no apt mirror configured" >&2; exit 1; }
+    debootstrap --variant=minbase --include=postgresql-15 bookworm "$d" "$mirror" >"$cache/debootstrap.log" 2>&1 \
+      || { tail -30 "$cache/debootstrap.log" >&2; exit 1; }
+    rm -rf "$d/var/cache/apt/archives/"*.deb "$d/var/lib/apt/lists/"*
+    # Start script in the image, like the official entrypoint: initdb on first start.
+    cat > "$d/usr/local/bin/docker-entrypoint.sh" <<'SH'
+#!/bin/sh
+set -e
+export PGDATA=${PGDATA:-/var/lib/postgresql/data}
+BIN=/usr/lib/postgresql/15/bin
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  mkdir -p "$PGDATA"; chmod 700 "$PGDATA"
+  pwfile=$(mktemp); printf '%s' "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required}" > "$pwfile"
+  "$BIN/initdb" -D "$PGDATA" -U "${POSTGRES_USER:-postgres}" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+  rm -f "$pwfile"
+  echo "host all all 0.0.0.0/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"
+  echo "host all all ::/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"
+  "$BIN/pg_ctl" -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=/tmp" -w start >/dev/null
+  if [ -n "${POSTGRES_DB:-}" ] && [ "$POSTGRES_DB" != "postgres" ]; then
+    "$BIN/psql" -h /tmp -U "${POSTGRES_USER:-postgres}" -d postgres -v ON_ERROR_STOP=1 -q -c "CREATE DATABASE \"$POSTGRES_DB\"" 
+  fi
+  "$BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
+fi
+exec "$BIN/postgres" -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/tmp "$@"
+SH
+    chmod +x "$d/usr/local/bin/docker-entrypoint.sh"
+    # A fresh named volume takes this directory's owner, so postgres can initdb into it.
+    mkdir -p "$d/var/lib/postgresql/data" "$d/var/run/postgresql"
+    chroot "$d" chown postgres:postgres /var/lib/postgresql/data /var/run/postgresql
+    tar -C "$d" -cf "$tarball" .
+    rm -rf "$d"
+  fi
+  docker import -c 'USER postgres' -c 'ENV PGDATA=/var/lib/postgresql/data PATH=/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin:/bin' \
+    -c 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' -c 'EXPOSE 5432' "$tarball" hosting-test/postgres:15 >/dev/null
+fi
+echo "images ready: $(docker images --format '{{.Repository}}:{{.Tag}}' | grep -c hosting-)"

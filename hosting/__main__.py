@@ -1,0 +1,3 @@
+from hosting.cli import main
+
+main()
