@@ -75,12 +75,17 @@ def loads(raw: bytes | str, filename: str = "hosting.yaml", base_dir: Path | Non
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             path, message, at_key = _explain(err, data)
+            if err["type"] == "missing":
+                # Point at the mapping that lacks the field, where the user will add it.
+                line, col = positions.of_key(path[:-1])
+                problems.append(SpecProblem(filename, line, col, format_path(path), message))
+                continue
             problem(path, message, at_key)
         raise SpecError(problems) from None
     if problems:
         raise SpecError(problems)
     for path, message in rules.check(spec, base_dir or Path.cwd()):
-        problem(path, message)
+        problem(path, message, True)
     if problems:
         raise SpecError(problems)
     return spec
@@ -157,6 +162,15 @@ def _explain(err: Any, data: Any) -> tuple[Path_, str, bool]:
         return path, f"`{_short(given)}` is not valid: {_LABEL_HELP}", False
     if kind == "value_error":
         return path, str(ctx.get("error", err["msg"])), False
+    if kind in ("model_type", "dict_type", "model_attributes_type") and "secrets" in path[:-1]:
+        return (
+            path,
+            (
+                "secrets are never written in the file: use `{env: NAME}` (read from the "
+                "environment at apply) or `{file: path}`"
+            ),
+            False,
+        )
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return path, f"must be a mapping, not `{_short(given)}`", False
     if kind == "list_type":

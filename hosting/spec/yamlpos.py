@@ -52,6 +52,13 @@ class _Abort(Exception):
         self.problem = problem
 
 
+def short_path(path: Path_) -> str:
+    """For hostile files: a path thousands of levels deep helps nobody."""
+    if len(path) <= 8:
+        return format_path(path)
+    return format_path(path[:4]) + "…" + format_path(path[-2:])
+
+
 def format_path(path: Path_) -> str:
     out = ""
     for part in path:
@@ -93,6 +100,8 @@ def parse(raw: bytes, filename: str) -> tuple[Any, Positions, list[SpecProblem]]
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or "invalid YAML"
+        if exc.context and exc.context_mark and exc.context_mark is not mark:
+            problem += f" ({exc.context} started on line {exc.context_mark.line + 1})"
         hint = ""
         if "\\t" in problem or "\t" in problem or "tab" in problem.lower():
             hint = "; YAML does not allow tabs for indentation: use spaces"
@@ -132,7 +141,7 @@ def _build(
                 filename,
                 mark.line + 1,
                 mark.column + 1,
-                format_path(path),
+                short_path(path),
                 "too many nodes (anchors and aliases expand beyond "
                 f"{MAX_NODES:,} values); remove the alias chain",
             )
@@ -143,7 +152,7 @@ def _build(
                 filename,
                 mark.line + 1,
                 mark.column + 1,
-                format_path(path),
+                short_path(path),
                 f"nesting is too deep (more than {MAX_DEPTH} levels)",
             )
         )

@@ -1,0 +1,90 @@
+"""The plan catalog against the product document's table, and canDeploy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import run_hosting
+
+MINIMAL = """version: 1
+platform: {name: demo, domain: apps.localhost, public_ipv4: 127.0.0.1}
+tenants:
+  acme:
+    name: Acme
+    email: a@acme.test
+    plan: free
+    started: 2026-11-03
+    deployments:
+      a: {type: web, image: x, port: 80}
+      b: {type: web, image: x, port: 80}
+      c: {type: web, image: x, port: 80}
+      db: {type: database}
+"""
+
+# Copied by hand from product/hosting-platform.md, "Default Plans".
+PRODUCT_TABLE = [
+    ["Free", "$0", "1 GB", "10 GB", "1", "3", "3"],
+    ["Starter", "$9.99", "10 GB", "100 GB", "3", "10", "10"],
+    ["Pro", "$29.99", "50 GB", "500 GB", "10", "50", "50"],
+    ["Enterprise", "$99.99", "200 GB", "2000 GB", "999", "999", "999"],
+]
+
+
+def _write(tmp_path: Path, text: str = MINIMAL) -> Path:
+    path = tmp_path / "hosting.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_plans_shows_the_product_table_exactly(tmp_path: Path) -> None:
+    result = run_hosting("-f", str(_write(tmp_path)), "plans")
+    assert result.returncode == 0, result.stderr
+    first_table = result.stdout.split("\n\n")[0].splitlines()
+    header = [c.strip() for c in first_table[0].strip("|").split("|")]
+    assert header == ["Plan", "Price/mo", "Storage", "Bandwidth", "DBs", "APIs", "Sites"]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in first_table[2:]]
+    assert rows == PRODUCT_TABLE
+
+
+def test_plans_json_has_every_number(tmp_path: Path) -> None:
+    result = run_hosting("-f", str(_write(tmp_path)), "plans", "--json")
+    plans = {p["name"]: p for p in json.loads(result.stdout)["plans"]}
+    assert plans["pro"]["price_yearly"] == "299.90"
+    assert plans["free"]["limits"] == {
+        "cpus": 0.5,
+        "memory_mb": 512,
+        "disk_io_mbps": 50,
+        "network_mbps": 10,
+    }
+    assert plans["enterprise"]["limits"] is None
+    assert plans["starter"]["custom_domain"] is True
+    assert plans["free"]["ssl_certificate"] is False
+
+
+def test_can_deploy_answers_like_the_product(tmp_path: Path) -> None:
+    file = str(_write(tmp_path))
+    full = run_hosting("-f", file, "can-deploy", "acme", "web")
+    assert full.returncode == 1
+    assert full.stdout.strip() == "no: Limit reached: 3/3 websites"
+    db = run_hosting("-f", file, "can-deploy", "acme", "database")
+    assert db.stdout.strip() == "no: Limit reached: 1/1 databases"
+    api = run_hosting("-f", file, "can-deploy", "acme", "api", "--json")
+    assert api.returncode == 0
+    assert json.loads(api.stdout)["can_deploy"] is True
+
+
+def test_can_deploy_unknown_tenant(tmp_path: Path) -> None:
+    result = run_hosting("-f", str(_write(tmp_path)), "can-deploy", "nobody", "web")
+    assert result.returncode == 1
+    assert "unknown tenant `nobody`" in result.stderr
+    assert "acme" in result.stderr
+
+
+def test_limit_overrun_is_named(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "      db: {type: database}\n", "      db: {type: database}\n      db2: {type: database}\n"
+    )
+    result = run_hosting("-f", str(_write(tmp_path, text)), "validate")
+    assert result.returncode == 1
+    assert "tenant acme: 2 databases, plan free allows 1" in result.stderr
