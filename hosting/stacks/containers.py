@@ -1,0 +1,317 @@
+"""The typed container spec: every setting of every container `apply` creates, in one place.
+
+The Pulumi program turns a `ContainerSpec` into a `pulumi_docker.Container`; the docker tests
+turn the same spec into `docker run` arguments (`docker_run_args`), so what the real kernel
+proves (read-only root, dropped capabilities, memory limit, process limit) is exactly what the
+program asks for.
+
+Limits and what they cover:
+- memory: `memory` with `memory_swap` equal to it, so a container cannot swap past its plan;
+  the kernel OOM-kills a container that allocates past it.
+- CPU: `cpus` (CFS quota), the plan's cores.
+- processes: pulumi_docker has no pids limit, so each container gets an `nproc` ulimit. It
+  caps processes per UID inside the user namespace (the container's user is counted across
+  all containers running as the same host UID) and does not bind a root process that holds
+  CAP_SYS_RESOURCE or CAP_SYS_ADMIN; every container drops all capabilities, so it binds.
+- disk IO: pulumi_docker exposes no blkio settings, so the plan's disk IO limit is not set on
+  containers (the README says so); `docker_run_args` does not set it either, to stay identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from hosting.spec import names
+from hosting.spec.models import Limits
+
+LOG_MAX_SIZE = "10m"
+LOG_MAX_FILE = "3"
+NPROC_LIMIT = 512
+NOFILE_LIMIT = 65536
+POSTGRES_PORT = 5432
+# The upstream postgres image's entrypoint chowns the data directory and drops to the postgres
+# user with gosu: it needs exactly these. Images that start as postgres need none of them.
+POSTGRES_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID")
+EDGE_CAPS = ("NET_BIND_SERVICE",)
+EDGE_ADMIN_DIR = "/run/caddy-admin"
+EDGE_LOG_DIR = "/var/log/caddy"
+EDGE_BOOTSTRAP = "/config/bootstrap.json"
+
+
+@dataclass(frozen=True)
+class Mount:
+    target: str
+    source: str  # volume name or host path
+    kind: str = "volume"  # volume | bind
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Port:
+    internal: int
+    external: int
+    ip: str
+
+
+@dataclass(frozen=True)
+class Health:
+    test: tuple[str, ...]
+    interval_s: int = 30
+    timeout_s: int = 5
+    retries: int = 3
+    start_period_s: int = 10
+
+
+@dataclass(frozen=True)
+class NetworkAttachment:
+    network: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    image: str
+    tenant: str
+    deployment: str
+    kind: str  # web | api | database | edge
+    memory_mb: int
+    cpus: float
+    env: Mapping[str, str] = field(default_factory=dict)
+    secret_env: frozenset[str] = frozenset()  # names whose values are Pulumi secrets
+    command: tuple[str, ...] | None = None
+    networks: tuple[NetworkAttachment, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    tmpfs: Mapping[str, str] = field(default_factory=dict)
+    ports: tuple[Port, ...] = ()
+    files: Mapping[str, str] = field(default_factory=dict)  # written into volumes before start
+    read_only: bool = True
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ("ALL",)
+    security_opts: tuple[str, ...] = ("no-new-privileges:true",)
+    nproc: int = NPROC_LIMIT
+    nofile: int = NOFILE_LIMIT
+    restart: str = "unless-stopped"
+    health: Health | None = None
+    log_opts: Mapping[str, str] = field(
+        default_factory=lambda: {"max-size": LOG_MAX_SIZE, "max-file": LOG_MAX_FILE}
+    )
+    stop_timeout_s: int = 10
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return labels(self.tenant, self.deployment, self.kind)
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.memory_mb * 1024 * 1024
+
+    def docker_run_args(self, *, env: Mapping[str, str] | None = None) -> list[str]:
+        """`docker create` arguments for the same container (the image and command last).
+
+        Only the first network is attached here; `docker network connect` adds the others.
+        """
+        args = ["--name", self.name, "--restart", self.restart]
+        for k, v in sorted(self.labels.items()):
+            args += ["--label", f"{k}={v}"]
+        for k, v in sorted({**self.env, **(env or {})}.items()):
+            args += ["--env", f"{k}={v}"]
+        if self.read_only:
+            args.append("--read-only")
+        for path, opts in sorted(self.tmpfs.items()):
+            args += ["--tmpfs", f"{path}:{opts}" if opts else path]
+        for cap in self.cap_drop:
+            args += ["--cap-drop", cap]
+        for cap in self.cap_add:
+            args += ["--cap-add", cap]
+        for opt in self.security_opts:
+            args += ["--security-opt", opt]
+        args += ["--memory", f"{self.memory_mb}m", "--memory-swap", f"{self.memory_mb}m"]
+        args += ["--cpus", f"{self.cpus:g}"]
+        args += ["--ulimit", f"nproc={self.nproc}:{self.nproc}"]
+        args += ["--ulimit", f"nofile={self.nofile}:{self.nofile}"]
+        args += ["--log-driver", "json-file"]
+        for k, v in sorted(self.log_opts.items()):
+            args += ["--log-opt", f"{k}={v}"]
+        args += ["--stop-timeout", str(self.stop_timeout_s)]
+        for m in self.mounts:
+            opt = ",readonly" if m.read_only else ""
+            args += ["--mount", f"type={m.kind},source={m.source},target={m.target}{opt}"]
+        for p in self.ports:
+            ip = f"[{p.ip}]" if ":" in p.ip else p.ip
+            args += ["--publish", f"{ip}:{p.external}:{p.internal}"]
+        if self.networks:
+            args += ["--network", self.networks[0].network]
+            for alias in self.networks[0].aliases:
+                args += ["--network-alias", alias]
+        if self.health is not None:
+            h = self.health
+            args += [
+                "--health-cmd",
+                " ".join(h.test[1:]) if h.test[0] == "CMD-SHELL" else _shell_join(h.test[1:]),
+                "--health-interval",
+                f"{h.interval_s}s",
+                "--health-timeout",
+                f"{h.timeout_s}s",
+                "--health-retries",
+                str(h.retries),
+                "--health-start-period",
+                f"{h.start_period_s}s",
+            ]
+        args.append(self.image)
+        if self.command:
+            args += list(self.command)
+        return args
+
+
+def _shell_join(parts: tuple[str, ...]) -> str:
+    import shlex
+
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def labels(tenant: str, deployment: str, kind: str) -> dict[str, str]:
+    """SPEC.md section 5: what the metering agent and operators find resources by."""
+    return {"hosting.tenant": tenant, "hosting.deployment": deployment, "hosting.type": kind}
+
+
+def app_health(port: int, path: str, interval_s: int, timeout_s: int, retries: int) -> Health:
+    # wget (busybox, alpine) or curl (debian-based images): one of them is nearly always there.
+    url = f"http://127.0.0.1:{port}{path}"
+    cmd = f"wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url} || exit 1"
+    return Health(("CMD-SHELL", cmd), interval_s, timeout_s, retries)
+
+
+def app_container(
+    *,
+    platform: str,
+    tenant: str,
+    deployment: str,
+    kind: str,
+    replica: int,
+    image: str,
+    port: int,
+    limits: Limits,
+    env: Mapping[str, str],
+    secret_env: frozenset[str],
+    health_path: str,
+    health_interval_s: int = 30,
+    health_timeout_s: int = 5,
+    health_retries: int = 3,
+    command: tuple[str, ...] | None = None,
+) -> ContainerSpec:
+    """One replica of a web or API deployment: on its tenant's network only, nothing published."""
+    name = names.container_name(platform, tenant, deployment, replica)
+    return ContainerSpec(
+        name=name,
+        image=image,
+        tenant=tenant,
+        deployment=deployment,
+        kind=kind,
+        memory_mb=limits.memory_mb,
+        cpus=limits.cpus,
+        env={**env, "PORT": str(port)},
+        secret_env=secret_env,
+        command=command,
+        networks=(NetworkAttachment(names.network_name(platform, tenant), (name,)),),
+        # Apps may write scratch files; nothing else of the image is writable.
+        tmpfs={"/tmp": "rw,noexec,nosuid,size=64m", "/run": "rw,noexec,nosuid,size=16m"},
+        health=app_health(port, health_path, health_interval_s, health_timeout_s, health_retries),
+    )
+
+
+def database_user(tenant: str, deployment: str) -> str:
+    return ("u_" + f"{tenant}_{deployment}".replace("-", "_"))[:63]
+
+
+def database_container(
+    *,
+    platform: str,
+    tenant: str,
+    deployment: str,
+    image: str,
+    limits: Limits,
+    user: str,
+    password: str,
+    host_port: int,
+    bind_ip: str,
+) -> ContainerSpec:
+    """PostgreSQL on a named volume, on its tenant's network, published on bind_ip only."""
+    name = names.container_name(platform, tenant, deployment, 0)
+    return ContainerSpec(
+        name=name,
+        image=image,
+        tenant=tenant,
+        deployment=deployment,
+        kind="database",
+        memory_mb=limits.memory_mb,
+        cpus=limits.cpus,
+        env={
+            "POSTGRES_USER": user,
+            "POSTGRES_PASSWORD": password,
+            "POSTGRES_DB": names.database_name(deployment),
+            "PGDATA": "/var/lib/postgresql/data/pgdata",
+        },
+        secret_env=frozenset({"POSTGRES_PASSWORD"}),
+        networks=(NetworkAttachment(names.network_name(platform, tenant), (name,)),),
+        mounts=(
+            Mount("/var/lib/postgresql/data", names.volume_name(platform, tenant, deployment)),
+        ),
+        tmpfs={
+            "/tmp": "rw,noexec,nosuid,size=64m",
+            "/var/run/postgresql": "rw,noexec,nosuid,size=16m",
+        },
+        ports=(Port(POSTGRES_PORT, host_port, bind_ip),),
+        cap_add=POSTGRES_CAPS,
+        health=Health(("CMD-SHELL", f"pg_isready -q -h 127.0.0.1 -U {user}"), 10, 5, 5, 30),
+        stop_timeout_s=30,  # a clean shutdown checkpoints instead of recovering on start
+    )
+
+
+def edge_container(
+    *,
+    platform: str,
+    image: str,
+    tenant_networks: tuple[str, ...],
+    admin_dir: str,
+    log_dir: str,
+    static_binds: Mapping[str, str],
+    http_port: int = 80,
+    https_port: int = 443,
+    publish_ip: str = "0.0.0.0",
+) -> ContainerSpec:
+    """The one Caddy for the host: the only container published on 80/443.
+
+    `admin_dir` (a host directory) holds the admin API's unix socket; `static_binds` maps a
+    host folder to its path under the edge's static root, mounted read-only.
+    """
+    name = names.edge_name(platform)
+    bootstrap = (
+        '{"admin":{"listen":"unix/' + EDGE_ADMIN_DIR + '/admin.sock"}}'
+    )  # until the first /load; --resume then restarts from the last loaded config
+    return ContainerSpec(
+        name=name,
+        image=image,
+        tenant="",
+        deployment="edge",
+        kind="edge",
+        memory_mb=512,
+        cpus=1.0,
+        env={"XDG_DATA_HOME": "/data", "XDG_CONFIG_HOME": "/config"},
+        command=("caddy", "run", "--resume", "--config", EDGE_BOOTSTRAP),
+        networks=tuple(NetworkAttachment(n) for n in tenant_networks),
+        mounts=(
+            Mount("/data", names.volume_name(platform, "edge", "caddy", "data")),
+            Mount("/config", names.volume_name(platform, "edge", "caddy", "config")),
+            Mount(EDGE_ADMIN_DIR, admin_dir, "bind"),
+            Mount(EDGE_LOG_DIR, log_dir, "bind"),
+            *(Mount(target, src, "bind", True) for target, src in sorted(static_binds.items())),
+        ),
+        tmpfs={"/tmp": "rw,noexec,nosuid,size=64m"},
+        ports=(Port(80, http_port, publish_ip), Port(443, https_port, publish_ip)),
+        files={EDGE_BOOTSTRAP: bootstrap},
+        cap_add=EDGE_CAPS,
+        health=None,  # the Caddy images carry no HTTP client; the admin socket is checked instead
+        stop_timeout_s=15,
+    )

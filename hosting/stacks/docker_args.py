@@ -1,0 +1,88 @@
+"""ContainerSpec → pulumi_docker.Container arguments (imported only inside the program)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+
+from hosting.stacks.containers import ContainerSpec
+
+
+def container_args(
+    spec: ContainerSpec,
+    *,
+    image_id: pulumi.Input[str],
+    secret_values: dict[str, str] | None = None,
+    network_ids: dict[str, pulumi.Input[str]] | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for `docker.Container`: every setting comes from `spec`.
+
+    Env values named in `spec.secret_env` are wrapped as Pulumi secrets, so the whole `envs`
+    list is encrypted in state and masked in previews.
+    """
+    values = {**spec.env, **(secret_values or {})}
+    envs: list[pulumi.Input[str]] = []
+    for k in sorted(values):
+        item = f"{k}={values[k]}"
+        envs.append(pulumi.Output.secret(item) if k in spec.secret_env else item)
+    nets = network_ids or {}
+    args: dict[str, Any] = {
+        "name": spec.name,
+        "image": image_id,
+        "envs": envs,
+        "labels": [docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels.items()],
+        "read_only": spec.read_only,
+        "tmpfs": dict(spec.tmpfs),
+        "capabilities": docker.ContainerCapabilitiesArgs(
+            drops=list(spec.cap_drop), adds=list(spec.cap_add)
+        ),
+        "security_opts": list(spec.security_opts),
+        "memory": spec.memory_mb,
+        "memory_swap": spec.memory_mb,
+        "cpus": f"{spec.cpus:g}",
+        "ulimits": [
+            docker.ContainerUlimitArgs(name="nproc", soft=spec.nproc, hard=spec.nproc),
+            docker.ContainerUlimitArgs(name="nofile", soft=spec.nofile, hard=spec.nofile),
+        ],
+        "restart": spec.restart,
+        "log_driver": "json-file",
+        "log_opts": dict(spec.log_opts),
+        "destroy_grace_seconds": spec.stop_timeout_s,
+        "stop_timeout": spec.stop_timeout_s,
+        "networks_advanced": [
+            docker.ContainerNetworksAdvancedArgs(
+                name=nets.get(n.network, n.network), aliases=list(n.aliases)
+            )
+            for n in spec.networks
+        ],
+        "mounts": [
+            docker.ContainerMountArgs(
+                target=m.target, source=m.source, type=m.kind, read_only=m.read_only
+            )
+            for m in spec.mounts
+        ],
+        "ports": [
+            docker.ContainerPortArgs(internal=p.internal, external=p.external, ip=p.ip)
+            for p in spec.ports
+        ],
+        "uploads": [
+            docker.ContainerUploadArgs(file=path, content=content)
+            for path, content in sorted(spec.files.items())
+        ],
+        # Containers come from images; wait_for health only where a check exists.
+        "wait": False,
+    }
+    if spec.command:
+        args["command"] = list(spec.command)
+    if spec.health is not None:
+        h = spec.health
+        args["healthcheck"] = docker.ContainerHealthcheckArgs(
+            tests=list(h.test),
+            interval=f"{h.interval_s}s",
+            timeout=f"{h.timeout_s}s",
+            retries=h.retries,
+            start_period=f"{h.start_period_s}s",
+        )
+    return args

@@ -1,0 +1,137 @@
+"""What the program needs beyond the spec: generated credentials, allocated ports, secret
+values and paths. The provider persists credentials and ports in the stack's config (as a
+Pulumi secret), so they stay the same across runs and never sit in a plaintext file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hosting.errors import SecretError
+from hosting.spec.models import DatabaseDeployment, Spec
+from hosting.stacks.containers import database_user
+
+FIRST_DATABASE_PORT = 15432
+LAST_DATABASE_PORT = 32767  # below Linux's ephemeral range, so the kernel never hands it out
+
+
+@dataclass(frozen=True)
+class DatabaseAccess:
+    user: str
+    password: str
+    port: int  # the host port on platform.database_bind
+
+
+@dataclass(frozen=True)
+class ProgramSettings:
+    databases: Mapping[str, DatabaseAccess]  # "tenant/deployment"
+    secret_values: Mapping[str, str] = field(default_factory=dict)  # "tenant/deployment/NAME"
+    state_dir: Path = Path(".hosting")
+    base_dir: Path = Path(".")
+    verified_domains: frozenset[str] = frozenset()
+    edge_http_port: int = 80
+    edge_https_port: int = 443
+    edge_publish_ip: str = "0.0.0.0"
+
+
+def database_keys(spec: Spec) -> list[str]:
+    return [
+        f"{tid}/{did}"
+        for tid, tenant in spec.tenants.items()
+        for did, dep in tenant.deployments.items()
+        if isinstance(dep, DatabaseDeployment)
+    ]
+
+
+def allocate_ports(existing: Mapping[str, int], wanted: list[str]) -> dict[str, int]:
+    """Keep every port already given (also for deployments that left the file, so a port is
+    never handed to someone else while their volume may still exist); new deployments get the
+    lowest free port, in file order."""
+    out = dict(existing)
+    used = set(out.values())
+    candidate = FIRST_DATABASE_PORT
+    for key in wanted:
+        if key in out:
+            continue
+        while candidate in used:
+            candidate += 1
+        if candidate > LAST_DATABASE_PORT:
+            raise SecretError("no free database port left", "remove retired databases")
+        out[key] = candidate
+        used.add(candidate)
+    return out
+
+
+def new_password() -> str:
+    # 32 bytes of entropy, URL-safe so it can sit in a connection URL unescaped.
+    return secrets.token_urlsafe(32)
+
+
+def ensure_databases(
+    spec: Spec, existing: Mapping[str, DatabaseAccess]
+) -> dict[str, DatabaseAccess]:
+    """Existing credentials and ports unchanged; new databases get fresh ones."""
+    ports = allocate_ports({k: v.port for k, v in existing.items()}, database_keys(spec))
+    out = dict(existing)
+    for key in database_keys(spec):
+        if key not in out:
+            tid, did = key.split("/")
+            out[key] = DatabaseAccess(database_user(tid, did), new_password(), ports[key])
+    return out
+
+
+def resolve_secrets(
+    spec: Spec, base_dir: Path, env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Read every `secrets:` value now (apply time). Errors name the variable, never a value."""
+    environ = os.environ if env is None else env
+    out: dict[str, str] = {}
+    missing: list[str] = []
+    for tid, tenant in spec.tenants.items():
+        for did, dep in tenant.deployments.items():
+            if isinstance(dep, DatabaseDeployment):
+                continue
+            for name, ref in dep.secrets.items():
+                key = f"{tid}/{did}/{name}"
+                if ref.env is not None:
+                    if ref.env not in environ:
+                        missing.append(f"${ref.env} (for {tid}/{did} {name})")
+                        continue
+                    out[key] = environ[ref.env]
+                else:
+                    assert ref.file is not None
+                    path = (base_dir / ref.file).resolve()
+                    try:
+                        out[key] = path.read_text().rstrip("\n")
+                    except OSError as exc:
+                        raise SecretError(
+                            f"cannot read the secret file {path} for {tid}/{did} {name}: "
+                            f"{exc.strerror}"
+                        ) from None
+    if missing:
+        raise SecretError(
+            "secret environment variables are not set: " + ", ".join(missing),
+            "export them before `hosting plan`/`apply`",
+        )
+    return out
+
+
+def default_settings(spec: Spec, base_dir: Path | None = None) -> ProgramSettings:
+    """Settings for running the program outside the driver (e.g. under mocks): fresh
+    credentials, ports from the first free one, and placeholder secret values."""
+    placeholders = {
+        f"{tid}/{did}/{name}": f"<secret {name}>"
+        for tid, tenant in spec.tenants.items()
+        for did, dep in tenant.deployments.items()
+        if not isinstance(dep, DatabaseDeployment)
+        for name in dep.secrets
+    }
+    return ProgramSettings(
+        databases=ensure_databases(spec, {}),
+        secret_values=placeholders,
+        base_dir=base_dir or Path.cwd(),
+    )
