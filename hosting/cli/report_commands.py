@@ -1,0 +1,97 @@
+"""`hosting report invoice|usage|platform`: self-contained HTML files."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+
+from hosting.cli import cli
+from hosting.cli.context import App
+from hosting.cli.output import echo_json, json_option
+from hosting.errors import UsageError
+from hosting.reports import api
+
+pass_app = click.make_pass_decorator(App)
+
+output_option = click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    metavar="FILE",
+    help="Where to write the HTML ('-' for standard output).",
+)
+as_of_option = click.option(
+    "--as-of",
+    "as_of",
+    metavar="DATE",
+    help="Report as of the end of this UTC day (YYYY-MM-DD) [default: today].",
+)
+
+
+def _as_of(text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"`{text}` is not a date", "use YYYY-MM-DD, e.g. 2026-11-30") from None
+
+
+def _write(html: str, output: str, kind: str, as_json: bool, **info: object) -> None:
+    if output == "-":
+        click.echo(html, nl=False)
+        return
+    path = Path(output)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    if as_json:
+        echo_json({"report": kind, "file": str(path), "bytes": len(html.encode()), **info})
+    else:
+        click.echo(f"wrote {kind} report to {path}")
+
+
+@cli.group()
+def report() -> None:
+    """HTML invoices and usage reports: one file each, nothing fetched when opened."""
+
+
+@report.command("invoice")
+@click.argument("number")
+@output_option
+@json_option
+@pass_app
+def report_invoice(app: App, number: str, output: str, as_json: bool) -> None:
+    """Render invoice NUMBER (INV-YYYYMMDD-NNNNNN), print-ready on one page."""
+    html = api.invoice_html(app.spec, app.store_path, number)
+    _write(html, output, "invoice", as_json, invoice_number=number)
+
+
+@report.command("usage")
+@click.argument("tenant")
+@as_of_option
+@output_option
+@json_option
+@pass_app
+def report_usage(app: App, tenant: str, as_of: str | None, output: str, as_json: bool) -> None:
+    """Usage of TENANT in its billing period: charts, storage, health, alerts, projection."""
+    day = _as_of(as_of)
+    html = api.usage_html(app.spec, app.store_path, tenant, day)
+    _write(html, output, "usage", as_json, tenant=tenant, as_of=day)
+
+
+@report.command("platform")
+@as_of_option
+@output_option
+@json_option
+@pass_app
+def report_platform(app: App, as_of: str | None, output: str, as_json: bool) -> None:
+    """The operator's report: revenue by plan, tenants near limits, top consumers."""
+    day = _as_of(as_of)
+    html = api.platform_html(app.spec, app.store_path, day)
+    _write(html, output, "platform", as_json, as_of=day)
