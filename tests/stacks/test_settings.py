@@ -1,0 +1,77 @@
+"""Ports and credentials: stable across runs, never colliding, never moving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hosting.errors import SecretError
+from hosting.spec import loads
+from hosting.spec.models import Spec
+from hosting.stacks.settings import (
+    DatabaseAccess,
+    allocate_ports,
+    ensure_databases,
+    resolve_secrets,
+)
+
+
+def test_new_databases_get_the_lowest_free_ports_in_order() -> None:
+    assert allocate_ports({}, ["a/x", "b/y"]) == {"a/x": 15432, "b/y": 15433}
+
+
+def test_given_ports_never_move_and_retired_ones_are_not_reused() -> None:
+    existing = {"a/x": 15432, "gone/db": 15433, "b/y": 15434}
+    out = allocate_ports(existing, ["b/y", "c/new", "a/x"])
+    assert out["a/x"] == 15432 and out["b/y"] == 15434
+    assert out["c/new"] == 15435  # 15433 still belongs to the retired database
+    assert len(set(out.values())) == len(out)
+
+
+def test_credentials_are_kept_and_new_ones_are_strong(example_spec: Spec) -> None:
+    first = ensure_databases(example_spec, {})
+    again = ensure_databases(example_spec, first)
+    assert again == first
+    passwords = [a.password for a in first.values()]
+    assert len(set(passwords)) == len(passwords)
+    assert all(len(p) >= 40 for p in passwords)
+
+
+def test_a_new_database_does_not_disturb_the_others(example_spec: Spec) -> None:
+    kept = {"umbrella/ledger": DatabaseAccess("u", "p", 20000)}
+    out = ensure_databases(example_spec, kept)
+    assert out["umbrella/ledger"] == DatabaseAccess("u", "p", 20000)
+    assert out["acme/main"].port == 15432
+
+
+SPEC = """
+version: 1
+platform: {name: p, domain: apps.test, public_ipv4: 127.0.0.1}
+tenants:
+  t:
+    name: T
+    email: a@b.test
+    plan: starter
+    started: 2026-01-01
+    deployments:
+      w:
+        type: web
+        image: x:1
+        port: 80
+        secrets: {TOKEN: {env: T_TOKEN}, KEY: {file: key.txt}}
+"""
+
+
+def test_secrets_resolve_from_env_and_file(tmp_path: Path) -> None:
+    (tmp_path / "key.txt").write_text("from-file\n")
+    spec = loads(SPEC)
+    out = resolve_secrets(spec, tmp_path, {"T_TOKEN": "from-env"})
+    assert out == {"t/w/TOKEN": "from-env", "t/w/KEY": "from-file"}
+
+
+def test_missing_secret_names_the_variable_not_a_value(tmp_path: Path) -> None:
+    (tmp_path / "key.txt").write_text("s3cr3t")
+    with pytest.raises(SecretError) as err:
+        resolve_secrets(loads(SPEC), tmp_path, {})
+    assert "$T_TOKEN" in err.value.message and "s3cr3t" not in err.value.message
