@@ -1,0 +1,93 @@
+"""Real DNS on loopback for the domain tests: pebble-challtestsrv, plus two tiny servers for
+what it cannot do (answer NXDOMAIN; never answer). The e2e fixtures (Pebble, Caddy, an
+upstream) live in e2e_fixtures.py and are imported here so pytest finds them."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+
+import dns.message
+import dns.rcode
+import pytest
+
+from tests.domains.e2e_fixtures import acme_stack, pebble  # noqa: F401
+from tests.domains.helpers import ChallTestSrv, free_port, wait_for_port
+
+
+@pytest.fixture(scope="session")
+def challtestsrv(pebble_binaries: tuple[str, str]) -> Iterator[ChallTestSrv]:
+    dns_port, mgmt_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            pebble_binaries[1],
+            "-dns01",
+            f"127.0.0.1:{dns_port}",
+            "-management",
+            f"127.0.0.1:{mgmt_port}",
+            "-http01",
+            "",
+            "-https01",
+            "",
+            "-tlsalpn01",
+            "",
+            # No default answers: an unknown name has no address, as in real DNS.
+            "-defaultIPv4",
+            "",
+            "-defaultIPv6",
+            "",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(mgmt_port, proc, "pebble-challtestsrv")
+        wait_for_port(dns_port, proc, "pebble-challtestsrv DNS")
+        yield ChallTestSrv(dns_port, mgmt_port)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def nxdomain_server() -> Iterator[str]:
+    """A DNS server on loopback that answers NXDOMAIN to every query (UDP)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            query = dns.message.from_wire(data)
+            reply = dns.message.make_response(query)
+            reply.set_rcode(dns.rcode.NXDOMAIN)
+            sock.sendto(reply.to_wire(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def silent_server() -> Iterator[str]:
+    """A UDP socket on loopback that reads queries and never answers: a DNS timeout."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
