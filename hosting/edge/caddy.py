@@ -158,7 +158,7 @@ def _routes(routes: list[EdgeRoute]) -> list[dict[str, Any]]:
     return out
 
 
-def _issuer(spec: Spec) -> dict[str, Any]:
+def _issuer(spec: Spec, ca_root_path: str | None) -> dict[str, Any]:
     acme = spec.platform.acme
     if acme is None or acme.directory_url is None:
         return {"module": "internal"}
@@ -166,7 +166,7 @@ def _issuer(spec: Spec) -> dict[str, Any]:
     if acme.email:
         issuer["email"] = acme.email
     if acme.ca_root:
-        issuer["trusted_roots_pem_files"] = [acme.ca_root]
+        issuer["trusted_roots_pem_files"] = [ca_root_path or acme.ca_root]
     return issuer
 
 
@@ -181,12 +181,14 @@ def build_config(
     http_port: int = 80,
     https_port: int = 443,
     tls: bool = True,
+    ca_root_path: str | None = None,
 ) -> dict[str, Any]:
     """The edge's whole Caddy config as JSON-ready data (pure: same spec, same config).
 
     `tls=False` serves plain HTTP on `http_port` only (for loopback tests and for an operator
     who terminates TLS elsewhere); otherwise Caddy's automatic HTTPS obtains certificates from
-    the issuer of `platform.acme` and redirects HTTP to HTTPS.
+    the issuer of `platform.acme` and redirects HTTP to HTTPS. `ca_root_path` is where Caddy
+    finds `platform.acme.ca_root` (inside the edge container it is mounted elsewhere).
     """
     routes = edge_routes(
         spec, verified_domains=verified_domains, upstreams=upstreams, static_root=static_root
@@ -223,7 +225,7 @@ def build_config(
         "apps": {"http": http_app},
     }
     if tls:
-        policy: dict[str, Any] = {"issuers": [_issuer(spec)]}
+        policy: dict[str, Any] = {"issuers": [_issuer(spec, ca_root_path)]}
         config["apps"]["tls"] = {"automation": {"policies": [policy]}}
     return config
 

@@ -122,5 +122,10 @@ def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> N
         http_port=settings.edge_http_port,
         https_port=settings.edge_https_port,
         publish_ip=settings.edge_publish_ip,
+        ca_root=(
+            str((settings.base_dir / spec.platform.acme.ca_root).resolve())
+            if spec.platform.acme and spec.platform.acme.ca_root
+            else None
+        ),
         opts=root,
     )

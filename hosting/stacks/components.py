@@ -203,6 +203,7 @@ class Edge(pulumi.ComponentResource):
         http_port: int,
         https_port: int,
         publish_ip: str,
+        ca_root: str | None,
         opts: pulumi.ResourceOptions,
     ) -> None:
         super().__init__(f"{PKG}:Edge", "edge", None, opts)
@@ -217,6 +218,7 @@ class Edge(pulumi.ComponentResource):
             http_port=http_port,
             https_port=https_port,
             publish_ip=publish_ip,
+            ca_root=ca_root,
         )
         self.volumes = [
             docker.Volume(

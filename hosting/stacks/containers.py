@@ -37,6 +37,7 @@ EDGE_CAPS = ("NET_BIND_SERVICE",)
 EDGE_ADMIN_DIR = "/run/caddy-admin"
 EDGE_LOG_DIR = "/var/log/caddy"
 EDGE_BOOTSTRAP = "/config/bootstrap.json"
+EDGE_CA_ROOT = "/etc/hosting-ca/root.pem"  # where platform.acme.ca_root is mounted
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,7 @@ def edge_container(
     http_port: int = 80,
     https_port: int = 443,
     publish_ip: str = "0.0.0.0",
+    ca_root: str | None = None,
 ) -> ContainerSpec:
     """The one Caddy for the host: the only container published on 80/443.
 
@@ -307,6 +309,7 @@ def edge_container(
             Mount(EDGE_ADMIN_DIR, admin_dir, "bind"),
             Mount(EDGE_LOG_DIR, log_dir, "bind"),
             *(Mount(target, src, "bind", True) for target, src in sorted(static_binds.items())),
+            *((Mount(EDGE_CA_ROOT, ca_root, "bind", True),) if ca_root else ()),
         ),
         tmpfs={"/tmp": "rw,noexec,nosuid,size=64m"},
         ports=(Port(80, http_port, publish_ip), Port(443, https_port, publish_ip)),
