@@ -113,7 +113,7 @@ def build_store(path: Path) -> Path:
                          ('acme', 'main', 'database', 1536 * 1048576, 40 * 1048576),
                          ('acme', 'api', 'code', 80 * 1048576, 0),
                          ('acme', 'api', 'cache', 64 * 1048576, 1048576),
-                         ('evil', 'site', 'code', 300 * 1048576, 5 * 1048576),
+                         ('evil', 'site', 'code', 300 * 1048576, 15 * 1048576),
                          ('globex', 'app', 'code', 900 * 1048576, 0),
                          ('globex', 'db', 'database', 42949672960, 150 * 1048576))
                  w(t, d, k, base, growth)

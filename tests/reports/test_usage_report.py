@@ -1,0 +1,93 @@
+"""The usage and platform reports built from a realistic store, checked against numbers
+worked out by hand from how tests/reports/realistic.py generates the data."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import date, datetime
+from pathlib import Path
+
+from hosting.reports import api
+from hosting.spec import loads
+from tests.reports.realistic import AS_OF, SPEC_YAML, XSS
+
+NOW = datetime(2026, 11, 21, 8, 0)
+
+
+def _usage(folder: Path, tenant: str, as_of: date = AS_OF) -> str:
+    return api.usage_html(loads(SPEC_YAML), folder / ".hosting/hosting.duckdb", tenant, as_of, NOW)
+
+
+def _text(page: str) -> str:
+    """The page's visible text, tags dropped and entities decoded, whitespace collapsed."""
+    without_tags = re.sub(r"<[^>]+>", " ", page)
+    return re.sub(r"\s+", " ", html.unescape(without_tags))
+
+
+def test_usage_report_numbers(realistic_dir: Path) -> None:
+    page = _usage(realistic_dir, "acme")
+    text = _text(page)
+    # Period: anchor day 3 → Nov 3 to Dec 3; data up to the end of Nov 20.
+    assert "period 2026-11-03 – 2026-12-03" in text
+    # Storage at Nov 20 03:00 (day 50): code 150 + logs 300+60·50 + static 500
+    # + database 1536+40·50 + api code 80 + cache 64+50 = 7680 MB = 7.5 GB of 10 GB.
+    assert "7.5 GB of 10.0 GB included (75%)" in text
+    # logs 3300 MB = 3.2 GB, 3300/7680 = 43%
+    assert "logs 3.2 GB 43%" in text
+    assert "Logs are 3.2 GB, 43% of your storage" in text
+    # shop: 900 requests per 5 min × 288 per day × 18 days (Nov 3..20).
+    assert "4,665,600 requests" in text
+    # Outbound: (900 + 300) × 12288 bytes × 288 × 18 = 76,441,190,400 B = 71.2 GB.
+    assert "71.2 GB of 100.0 GB included (71%)" in text
+    # Growth over the last 7 days is 101 MB/day; (10240 − 7680) / 101 = 25.3 days from
+    # the end of Nov 20: around Dec 16.
+    assert "in about 25 days (around Dec 16, 2026)" in text
+    # docs serves nothing: exactly one idle tip, and only for docs.
+    assert text.count("looks idle") == 1 and "docs looks idle" in text
+    # 71 GB so far in 18 of 30 days projects past the 100 GB included.
+    assert "Bandwidth may exceed the plan" in text
+    # Six charts per deployment (4) plus the storage chart, each an inline SVG with axes.
+    assert page.count("<svg") == 4 * 6 + 1
+    assert "requests/min" in page and "% of one core" in page and ">ms<" in page
+
+
+def test_usage_report_alert_and_health_fallback(realistic_dir: Path) -> None:
+    # evil (free, 1 GB): code 300 + 15·50 = 1050 MB at day 50 → 103% → a 100% alert.
+    text = _text(_usage(realistic_dir, "evil"))
+    assert "100% storage storage 1.0 GB is over the plan's 1.0 GB (103%)" in text
+    assert "No health data yet" in text
+
+
+def test_usage_report_before_any_data(realistic_dir: Path) -> None:
+    text = _text(_usage(realistic_dir, "acme", date(2026, 9, 1)))
+    assert "No storage measured yet." in text
+    assert "no data in this period" in text
+
+
+def test_tenant_name_is_escaped_in_every_report(realistic_dir: Path) -> None:
+    escaped = html.escape(XSS)
+    usage = _usage(realistic_dir, "evil")
+    platform = api.platform_html(
+        loads(SPEC_YAML), realistic_dir / ".hosting/hosting.duckdb", AS_OF, NOW
+    )
+    for page in (usage, platform):
+        assert escaped in page
+        assert XSS not in page
+        assert "<script" not in page.lower()
+
+
+def test_platform_report(realistic_dir: Path) -> None:
+    page = api.platform_html(
+        loads(SPEC_YAML), realistic_dir / ".hosting/hosting.duckdb", AS_OF, NOW
+    )
+    text = _text(page)
+    # Recurring per month: free 0.00 + starter 9.99 + pro yearly 299.90 / 12 = 24.99.
+    assert "free 1 0.00" in text and "starter 1 9.99" in text and "pro 1 24.99" in text
+    assert "USD 34.98" in text
+    # globex: 40 GiB + 150 MB × 50 + 900 MB code = 49360 MB = 48.2 GB of 50 GB → 96%, near.
+    assert "Globex (globex) pro storage 48.2 GB 50.0 GB 96% near" in text
+    # evil: 1050 MB of 1 GB → 103%, over.
+    assert f"{XSS} (evil) free storage 1.0 GB 1.0 GB 103% over" in text
+    # acme at 71% of its bandwidth is not listed as near.
+    assert "Acme Corp (acme) starter bandwidth" not in text
