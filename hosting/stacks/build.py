@@ -7,11 +7,10 @@ from collections.abc import Callable
 import pulumi
 import pulumi_docker as docker
 
-from hosting.edge.caddy import STATIC_ROOT
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
 from hosting.stacks.components import App, Database, Edge, TenantNetwork
-from hosting.stacks.refs import exports, resolve_env
+from hosting.stacks.desired import desired_containers, image_of
 from hosting.stacks.settings import ProgramSettings, default_settings
 
 
@@ -32,38 +31,32 @@ def program(
 
 def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> None:
     platform = spec.platform.name
+    desired = desired_containers(spec, settings)
     provider = docker.Provider("docker", host=spec.platform.docker.host)
     root = pulumi.ResourceOptions(providers=[provider])
     networks: dict[str, TenantNetwork] = {}
-    static_binds: dict[str, str] = {}
     for tid, tenant in spec.tenants.items():
         networks[tid] = net = TenantNetwork(platform, tid, root)
-        limits = spec.limits_of(tenant)
-        table = exports(spec, settings, tid)
         for did, dep in tenant.deployments.items():
             key = f"{tid}/{did}"
+            status = "stopped" if dep.stopped else "running"
             if isinstance(dep, DatabaseDeployment):
                 access = settings.databases[key]
                 Database(
                     platform=platform,
                     tenant=tid,
                     deployment=did,
-                    dep=dep,
-                    image=spec.platform.images.postgres,
-                    limits=limits,
-                    user=access.user,
-                    password=access.password,
-                    host_port=access.port,
-                    bind_ip=str(spec.platform.database_bind),
+                    image=image_of(spec, tid, did),
+                    container=desired.databases[(tid, did)],
                     network=net,
                     protect_data=keep_data,
                     opts=root,
                 )
                 pulumi.export(
-                    f"{key}",
+                    key,
                     {
                         "type": "database",
-                        "status": "stopped" if dep.stopped else "running",
+                        "status": status,
                         "host": str(spec.platform.database_bind),
                         "port": access.port,
                         "user": access.user,
@@ -72,60 +65,23 @@ def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> N
                     },
                 )
                 continue
-            url = f"https://{names.hostname(tid, did, dep.type, spec.platform.domain)}"
-            if dep.static is not None:
-                if not dep.stopped:
-                    static_binds[f"{STATIC_ROOT}/{tid}/{did}"] = str(
-                        (settings.base_dir / dep.static).resolve()
-                    )
-                pulumi.export(
-                    key,
-                    {
-                        "type": dep.type,
-                        "status": "stopped" if dep.stopped else "running",
-                        "urls": [url],
-                    },
-                )
-                continue
-            env, secret_names = resolve_env(dep.env, table)
-            for name in dep.secrets:
-                env[name] = settings.secret_values[f"{key}/{name}"]
-            App(
-                platform=platform,
-                tenant=tid,
-                deployment=did,
-                dep=dep,
-                limits=limits,
-                env=env,
-                secret_env=secret_names | frozenset(dep.secrets),
-                network=net,
-                state_dir=settings.state_dir,
-                base_dir=settings.base_dir,
-                opts=root,
-            )
+            hostname = names.hostname(tid, did, dep.type, spec.platform.domain)
             custom = [d for d in dep.domains if d in settings.verified_domains]
+            urls = [f"https://{h}" for h in (hostname, *custom)]
+            if dep.static is None:
+                App(
+                    tenant=tid,
+                    deployment=did,
+                    dep=dep,
+                    image=image_of(spec, tid, did),
+                    replicas=desired.apps[(tid, did)],
+                    network=net,
+                    state_dir=settings.state_dir,
+                    base_dir=settings.base_dir,
+                    opts=root,
+                )
+            replicas = len(desired.apps.get((tid, did), []))
             pulumi.export(
-                key,
-                {
-                    "type": dep.type,
-                    "status": "stopped" if dep.stopped else "running",
-                    "replicas": 0 if dep.stopped else dep.replicas,
-                    "urls": [url, *(f"https://{d}" for d in custom)],
-                },
+                key, {"type": dep.type, "status": status, "replicas": replicas, "urls": urls}
             )
-    Edge(
-        platform=platform,
-        image=spec.platform.images.proxy,
-        networks=list(networks.values()),
-        state_dir=settings.state_dir,
-        static_binds=static_binds,
-        http_port=settings.edge_http_port,
-        https_port=settings.edge_https_port,
-        publish_ip=settings.edge_publish_ip,
-        ca_root=(
-            str((settings.base_dir / spec.platform.acme.ca_root).resolve())
-            if spec.platform.acme and spec.platform.acme.ca_root
-            else None
-        ),
-        opts=root,
-    )
+    Edge(container=desired.edge, networks=list(networks.values()), opts=root)

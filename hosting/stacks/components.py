@@ -1,4 +1,7 @@
-"""One Pulumi component per kind: tenant network, app (web/API), static site, database, edge."""
+"""One Pulumi component per kind: tenant network, app (web/API), database, edge.
+
+Each takes the typed container specs from `desired.py`; nothing here decides a setting.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +11,16 @@ import pulumi
 import pulumi_docker as docker
 
 from hosting.spec import names
-from hosting.spec.models import ApiDeployment, DatabaseDeployment, Limits, WebDeployment
-from hosting.stacks import containers
-from hosting.stacks.containers import labels
+from hosting.spec.models import ApiDeployment, WebDeployment
+from hosting.stacks.containers import ContainerSpec, labels
 from hosting.stacks.docker_args import container_args
 
 PKG = "hosting:stacks"
 
 
-def _network_labels(tenant: str, deployment: str, kind: str) -> list[docker.NetworkLabelArgs]:
+def _network_labels(tenant: str) -> list[docker.NetworkLabelArgs]:
     return [
-        docker.NetworkLabelArgs(label=k, value=v)
-        for k, v in labels(tenant, deployment, kind).items()
+        docker.NetworkLabelArgs(label=k, value=v) for k, v in labels(tenant, "", "network").items()
     ]
 
 
@@ -28,6 +29,11 @@ def _volume_labels(tenant: str, deployment: str, kind: str) -> list[docker.Volum
         docker.VolumeLabelArgs(label=k, value=v)
         for k, v in labels(tenant, deployment, kind).items()
     ]
+
+
+def _network_ids(networks: list[TenantNetwork]) -> dict[str, pulumi.Input[str]]:
+    # The network's name output (not the plain string) orders containers after networks.
+    return {n.name: n.network.name for n in networks}
 
 
 class TenantNetwork(pulumi.ComponentResource):
@@ -40,7 +46,7 @@ class TenantNetwork(pulumi.ComponentResource):
             f"{tenant}-net",
             name=self.name,
             driver="bridge",
-            labels=_network_labels(tenant, "", "network"),
+            labels=_network_labels(tenant),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"name": self.name})
@@ -52,13 +58,11 @@ class App(pulumi.ComponentResource):
     def __init__(
         self,
         *,
-        platform: str,
         tenant: str,
         deployment: str,
         dep: WebDeployment | ApiDeployment,
-        limits: Limits,
-        env: dict[str, str],
-        secret_env: frozenset[str],
+        image: str,
+        replicas: list[ContainerSpec],
         network: TenantNetwork,
         state_dir: Path,
         base_dir: Path,
@@ -66,63 +70,32 @@ class App(pulumi.ComponentResource):
     ) -> None:
         super().__init__(f"{PKG}:App", f"{tenant}-{deployment}", None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        build = None
         if dep.build is not None:
             log_file = state_dir / "logs" / "build" / f"{tenant}_{deployment}.log"
-            self.image = docker.RemoteImage(
-                f"{tenant}-{deployment}-image",
-                name=f"hosting-build/{platform}_{tenant}_{deployment}:latest",
-                build=docker.RemoteImageBuildArgs(
-                    context=str((base_dir / dep.build.context).resolve()),
-                    dockerfile=dep.build.dockerfile,
-                    build_args=dict(dep.build.args),
-                    build_log_file=str(log_file),
-                    labels=labels(tenant, deployment, dep.type),
+            build = docker.RemoteImageBuildArgs(
+                context=str((base_dir / dep.build.context).resolve()),
+                dockerfile=dep.build.dockerfile,
+                build_args=dict(dep.build.args),
+                build_log_file=str(log_file),
+                labels=labels(tenant, deployment, dep.type),
+            )
+        self.image = docker.RemoteImage(
+            f"{tenant}-{deployment}-image", name=image, build=build, keep_locally=True, opts=child
+        )
+        self.containers = [
+            docker.Container(
+                f"{tenant}-{deployment}-{i}",
+                # image_id, not the repo digest: a re-tag without change causes no churn
+                **container_args(
+                    cspec, image_id=self.image.image_id, network_ids=_network_ids([network])
                 ),
-                keep_locally=True,
-                opts=child,
+                # Names collide, so a replacement must delete first; the edge's try_duration
+                # holds requests meanwhile (see hosting/edge/caddy.py).
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             )
-        else:
-            assert dep.image is not None
-            self.image = docker.RemoteImage(
-                f"{tenant}-{deployment}-image", name=dep.image, keep_locally=True, opts=child
-            )
-        self.containers: list[docker.Container] = []
-        if dep.stopped:
-            self.register_outputs({})
-            return
-        assert dep.port is not None
-        for replica in range(dep.replicas):
-            cspec = containers.app_container(
-                platform=platform,
-                tenant=tenant,
-                deployment=deployment,
-                kind=dep.type,
-                replica=replica,
-                image=dep.image or "",
-                port=dep.port,
-                limits=limits,
-                env=env,
-                secret_env=secret_env,
-                health_path=dep.health.path,
-                health_interval_s=dep.health.interval_s,
-                health_timeout_s=dep.health.timeout_s,
-                health_retries=dep.health.retries,
-                command=tuple(dep.command) if dep.command else None,
-            )
-            self.containers.append(
-                docker.Container(
-                    f"{tenant}-{deployment}-{replica}",
-                    **container_args(
-                        cspec,
-                        # image_id, not the repo digest: a re-tag without change causes no churn
-                        image_id=self.image.image_id,
-                        network_ids={network.name: network.network.name},
-                    ),
-                    # Names collide, so a replacement must delete first; the edge's
-                    # try_duration holds requests meanwhile (see hosting/edge/caddy.py).
-                    opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
-                )
-            )
+            for i, cspec in enumerate(replicas)
+        ]
         self.register_outputs({})
 
 
@@ -135,13 +108,8 @@ class Database(pulumi.ComponentResource):
         platform: str,
         tenant: str,
         deployment: str,
-        dep: DatabaseDeployment,
         image: str,
-        limits: Limits,
-        user: str,
-        password: str,
-        host_port: int,
-        bind_ip: str,
+        container: ContainerSpec | None,
         network: TenantNetwork,
         protect_data: bool,
         opts: pulumi.ResourceOptions,
@@ -160,30 +128,15 @@ class Database(pulumi.ComponentResource):
             keep_locally=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.container: docker.Container | None = None
-        if not dep.stopped:
-            cspec = containers.database_container(
-                platform=platform,
-                tenant=tenant,
-                deployment=deployment,
-                image=image,
-                limits=limits,
-                user=user,
-                password=password,
-                host_port=host_port,
-                bind_ip=bind_ip,
-            )
+        self.container = None
+        if container is not None:
             self.container = docker.Container(
                 f"{tenant}-{deployment}-0",
                 **container_args(
-                    cspec,
-                    image_id=self.image.image_id,
-                    network_ids={network.name: network.network.name},
+                    container, image_id=self.image.image_id, network_ids=_network_ids([network])
                 ),
                 opts=pulumi.ResourceOptions(
-                    parent=self,
-                    delete_before_replace=True,
-                    depends_on=[self.volume],
+                    parent=self, delete_before_replace=True, depends_on=[self.volume]
                 ),
             )
         self.register_outputs({})
@@ -195,31 +148,11 @@ class Edge(pulumi.ComponentResource):
     def __init__(
         self,
         *,
-        platform: str,
-        image: str,
+        container: ContainerSpec,
         networks: list[TenantNetwork],
-        state_dir: Path,
-        static_binds: dict[str, str],
-        http_port: int,
-        https_port: int,
-        publish_ip: str,
-        ca_root: str | None,
         opts: pulumi.ResourceOptions,
     ) -> None:
         super().__init__(f"{PKG}:Edge", "edge", None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        cspec = containers.edge_container(
-            platform=platform,
-            image=image,
-            tenant_networks=tuple(n.name for n in networks),
-            admin_dir=str((state_dir / "edge" / "admin").resolve()),
-            log_dir=str((state_dir / "edge" / "logs").resolve()),
-            static_binds=static_binds,
-            http_port=http_port,
-            https_port=https_port,
-            publish_ip=publish_ip,
-            ca_root=ca_root,
-        )
         self.volumes = [
             docker.Volume(
                 f"edge-{m.target.strip('/')}",
@@ -227,16 +160,19 @@ class Edge(pulumi.ComponentResource):
                 labels=_volume_labels("", "edge", "edge"),
                 opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             )
-            for m in cspec.mounts
+            for m in container.mounts
             if m.kind == "volume"
         ]
-        self.image = docker.RemoteImage("edge-image", name=image, keep_locally=True, opts=child)
+        self.image = docker.RemoteImage(
+            "edge-image",
+            name=container.image,
+            keep_locally=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.container = docker.Container(
             "edge",
             **container_args(
-                cspec,
-                image_id=self.image.image_id,
-                network_ids={n.name: n.network.name for n in networks},
+                container, image_id=self.image.image_id, network_ids=_network_ids(networks)
             ),
             opts=pulumi.ResourceOptions(
                 parent=self, delete_before_replace=True, depends_on=self.volumes

@@ -1,0 +1,110 @@
+"""Every container the spec asks for, as typed specs: the program declares exactly these, and
+the docker tests start exactly these on a real engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hosting.edge.caddy import STATIC_ROOT
+from hosting.spec import names
+from hosting.spec.models import DatabaseDeployment, Spec
+from hosting.stacks import containers
+from hosting.stacks.containers import ContainerSpec
+from hosting.stacks.refs import exports, resolve_env
+from hosting.stacks.settings import ProgramSettings
+
+
+@dataclass(frozen=True)
+class Desired:
+    apps: dict[tuple[str, str], list[ContainerSpec]]  # empty list: stopped
+    databases: dict[tuple[str, str], ContainerSpec | None]  # None: stopped
+    static_binds: dict[str, str]  # edge path → host folder
+    edge: ContainerSpec
+
+
+def image_of(spec: Spec, tenant: str, deployment: str) -> str:
+    dep = spec.tenants[tenant].deployments[deployment]
+    if isinstance(dep, DatabaseDeployment):
+        return spec.platform.images.postgres
+    if dep.image is not None:
+        return dep.image
+    return f"hosting-build/{spec.platform.name}_{tenant}_{deployment}:latest"
+
+
+def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
+    platform = spec.platform.name
+    apps: dict[tuple[str, str], list[ContainerSpec]] = {}
+    dbs: dict[tuple[str, str], ContainerSpec | None] = {}
+    static_binds: dict[str, str] = {}
+    for tid, tenant in spec.tenants.items():
+        limits = spec.limits_of(tenant)
+        table = exports(spec, settings, tid)
+        for did, dep in tenant.deployments.items():
+            key = f"{tid}/{did}"
+            if isinstance(dep, DatabaseDeployment):
+                access = settings.databases[key]
+                dbs[(tid, did)] = (
+                    None
+                    if dep.stopped
+                    else containers.database_container(
+                        platform=platform,
+                        tenant=tid,
+                        deployment=did,
+                        image=spec.platform.images.postgres,
+                        limits=limits,
+                        user=access.user,
+                        password=access.password,
+                        host_port=access.port,
+                        bind_ip=str(spec.platform.database_bind),
+                    )
+                )
+                continue
+            if dep.static is not None:
+                if not dep.stopped:
+                    static_binds[f"{STATIC_ROOT}/{tid}/{did}"] = str(
+                        (settings.base_dir / dep.static).resolve()
+                    )
+                continue
+            if dep.stopped:
+                apps[(tid, did)] = []
+                continue
+            env, secret_names = resolve_env(dep.env, table)
+            for name in dep.secrets:
+                env[name] = settings.secret_values[f"{key}/{name}"]
+            assert dep.port is not None
+            apps[(tid, did)] = [
+                containers.app_container(
+                    platform=platform,
+                    tenant=tid,
+                    deployment=did,
+                    kind=dep.type,
+                    replica=replica,
+                    image=image_of(spec, tid, did),
+                    port=dep.port,
+                    limits=limits,
+                    env=env,
+                    secret_env=secret_names | frozenset(dep.secrets),
+                    health_path=dep.health.path,
+                    health_interval_s=dep.health.interval_s,
+                    health_timeout_s=dep.health.timeout_s,
+                    health_retries=dep.health.retries,
+                    command=tuple(dep.command) if dep.command else None,
+                )
+                for replica in range(dep.replicas)
+            ]
+    acme = spec.platform.acme
+    edge = containers.edge_container(
+        platform=platform,
+        image=spec.platform.images.proxy,
+        tenant_networks=tuple(names.network_name(platform, t) for t in spec.tenants),
+        admin_dir=str((settings.state_dir / "edge" / "admin").resolve()),
+        log_dir=str((settings.state_dir / "edge" / "logs").resolve()),
+        static_binds=static_binds,
+        http_port=settings.edge_http_port,
+        https_port=settings.edge_https_port,
+        publish_ip=settings.edge_publish_ip,
+        ca_root=(
+            str((settings.base_dir / acme.ca_root).resolve()) if acme and acme.ca_root else None
+        ),
+    )
+    return Desired(apps, dbs, static_binds, edge)
