@@ -1,32 +1,118 @@
 """Billing's invoices and projections as the reports' view models.
 
-Billing is built alongside the reports; until `hosting.billing` exists the invoice report
-says so plainly and the other reports render without their billing sections.
+The reports render only their own view models (models.py); this module is the one place
+that knows billing's types, so a change there is a change here only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 
-from hosting.errors import BillingError
-from hosting.reports.models import InvoiceView
+from hosting.billing import current, invoices
+from hosting.errors import HostingError
+from hosting.reports.models import InvoiceLine, InvoiceView, Party
 from hosting.spec.models import Spec
 
-NO_BILLING = "billing is not available in this build"
+
+class _LineLike(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def unit_price(self) -> Decimal: ...
+    @property
+    def amount(self) -> Decimal: ...
+
+
+def unit_of(kind: str, description: str) -> str:
+    """What a line's quantity counts: a share of a month or year of the plan, or GB."""
+    if kind in ("storage", "bandwidth"):
+        return "GB"
+    if kind == "credit" or "(yearly)" in description:
+        return "year"
+    return "month"
+
+
+def lines_view(lines: Sequence[_LineLike]) -> tuple[InvoiceLine, ...]:
+    return tuple(
+        InvoiceLine(
+            kind=ln.kind,
+            description=ln.description,
+            quantity=ln.quantity,
+            unit=unit_of(ln.kind, ln.description),
+            unit_price=ln.unit_price,
+            amount=ln.amount,
+        )
+        for ln in lines
+    )
+
+
+def seller(spec: Spec) -> Party:
+    return Party(name=spec.platform.name, domain=spec.platform.domain)
+
+
+def from_invoice(spec: Spec, inv: invoices.Invoice) -> InvoiceView:
+    lines = lines_view(inv.lines)
+    return InvoiceView(
+        number=inv.invoice_number,
+        seller=seller(spec),
+        customer=Party(inv.tenant_name, inv.tenant_email, reference=inv.tenant),
+        issue_date=inv.created_at.date(),
+        period_start=inv.period_start.date(),
+        period_end=inv.period_end.date(),
+        status=inv.status,
+        currency=inv.currency,
+        lines=lines,
+        subtotal=sum((ln.amount for ln in lines), Decimal("0.00")),
+        total=inv.amount,
+        plan=f"{inv.plan} ({inv.billing_cycle})",
+    )
 
 
 def invoice_view(spec: Spec, store_path: Path, number: str) -> InvoiceView:
-    raise BillingError(f"cannot render invoice {number}: {NO_BILLING}")
+    return from_invoice(spec, invoices.get_invoice(store_path, number))
 
 
 def projection(
     spec: Spec, store_path: Path, tenant_id: str, as_of: date
 ) -> tuple[InvoiceView | None, str]:
-    return None, f"No projection: {NO_BILLING}."
+    """The running period's projected invoice, or None and the reason in words."""
+    try:
+        use = current.usage(store_path, spec, tenant_id, as_of)
+    except HostingError as exc:
+        return None, f"No projection: {exc.message}."
+    tenant = spec.tenants[tenant_id]
+    lines = lines_view(use.projected_lines)
+    view = InvoiceView(
+        number="projected",
+        seller=seller(spec),
+        customer=Party(tenant.name, tenant.email, reference=tenant_id),
+        issue_date=as_of,
+        period_start=use.period_start,
+        period_end=use.period_end,
+        status="projected",
+        currency=use.currency,
+        lines=lines,
+        subtotal=use.projected_cost,
+        total=use.projected_cost,
+    )
+    note = (
+        f"Storage is projected at {use.projected_storage_gb:.2f} GB average "
+        f"({use.storage_included_gb} GB included), outbound bandwidth at "
+        f"{use.projected_bandwidth_gb:.2f} GB ({use.bandwidth_included_gb} GB included)."
+    )
+    return view, note
 
 
 def invoices_with_plans(
     spec: Spec, store_path: Path
 ) -> tuple[list[tuple[InvoiceView, str]], list[str]]:
-    return [], [f"Invoiced amounts are not shown: {NO_BILLING}."]
+    found = invoices.list_invoices(store_path)
+    return [(from_invoice(spec, inv), inv.plan) for inv in found], []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
@@ -28,6 +28,11 @@ def quantity(value: Decimal) -> str:
 
 def fmt_date(value: date) -> str:
     return value.strftime("%Y-%m-%d")
+
+
+def last_day(end: date) -> date:
+    """Periods are stored [start, end); people read the last day included."""
+    return end - timedelta(days=1)
 
 
 def fmt_datetime(value: datetime) -> str:
@@ -61,6 +66,7 @@ def environment() -> jinja2.Environment:
         money=money,
         qty=quantity,
         d=fmt_date,
+        last_day=last_day,
         dt=fmt_datetime,
         bytes=fmt_bytes,
         thousands=lambda n: f"{n:,}",

@@ -262,16 +262,17 @@ def _health_tracks(
     return tuple(tracks)
 
 
+METERING_LEVELS = {"warning": "90%", "full": "100%", "overage": "100%"}
+
+
 def _alert_view(rec: dict[str, object]) -> AlertView:
-    level = rec.get("level") or rec.get("threshold") or rec.get("severity") or ""
-    if isinstance(level, int | float | Decimal):
-        level = f"{float(level) * (100 if float(level) <= 1 else 1):g}%"
-    subject = rec.get("deployment") or rec.get("kind") or rec.get("metric") or ""
+    """A row of the metering agent's `alerts` table (0002_metering.sql)."""
+    level = str(rec.get("level") or "")
     when = rec.get("_time")
     return AlertView(
         when if isinstance(when, datetime) else None,
-        str(level),
-        str(subject),
+        METERING_LEVELS.get(level, level),
+        str(rec.get("kind") or rec.get("deployment") or ""),
         str(rec.get("message") or ""),
     )
 
@@ -339,7 +340,10 @@ def usage_report(
     checks = data.health_checks(conn, tenant_id, start, end)
     stored = data.stored_alerts(conn, tenant_id, start, end) or []
     alerts = [_alert_view(r) for r in stored]
+    recorded = {(a.subject, a.level) for a in alerts}
     for what, used, cap in (("storage", total, limit), ("bandwidth", bw_out, bw_limit)):
+        if (what, "100%" if cap and used >= cap else "90%") in recorded:
+            continue  # the agent already raised it; say it once
         if cap and used >= cap:
             alerts.append(
                 AlertView(

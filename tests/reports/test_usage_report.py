@@ -28,8 +28,8 @@ def _text(page: str) -> str:
 def test_usage_report_numbers(realistic_dir: Path) -> None:
     page = _usage(realistic_dir, "acme")
     text = _text(page)
-    # Period: anchor day 3 → Nov 3 to Dec 3; data up to the end of Nov 20.
-    assert "period 2026-11-03 – 2026-12-03" in text
+    # Period: anchor day 3 → Nov 3 up to (not including) Dec 3; data up to the end of Nov 20.
+    assert "period 2026-11-03 – 2026-12-02" in text
     # Storage at Nov 20 03:00 (day 50): code 150 + logs 300+60·50 + static 500
     # + database 1536+40·50 + api code 80 + cache 64+50 = 7680 MB = 7.5 GB of 10 GB.
     assert "7.5 GB of 10.0 GB included (75%)" in text
