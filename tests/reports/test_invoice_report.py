@@ -59,7 +59,7 @@ def invoiced(tmp_path_factory: pytest.TempPathFactory) -> Path:
             [12 * GIB, 20 * GIB, 3 * GIB // 2],
         )
         conn.execute(
-            "INSERT INTO deployment_metrics (event_id, tenant, deployment, \"timestamp\","
+            'INSERT INTO deployment_metrics (event_id, tenant, deployment, "timestamp",'
             " bandwidth_out) VALUES"
             " ('b1', 'gold', 'site', TIMESTAMP '2026-10-05 10:00:00', ?),"
             " ('b2', 'gold', 'site', TIMESTAMP '2026-10-30 10:00:00', ?),"
