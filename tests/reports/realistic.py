@@ -119,4 +119,25 @@ def build_store(path: Path) -> Path:
                  w(t, d, k, base, growth)
             """
         )
+        # Health probes every 10 minutes from Nov 1; acme/api fails for two hours on Nov 12.
+        conn.execute(
+            """
+            INSERT INTO health_checks (tenant, deployment, checked_at, status)
+            SELECT w.t, w.d, TIMESTAMP '2026-11-01 00:00:00' + i * INTERVAL 10 MINUTE,
+                   CASE WHEN w.d = 'api' AND i BETWEEN 1584 AND 1595 THEN 'unhealthy'
+                        ELSE 'healthy' END
+            FROM range(0, 144 * 20) r(i),
+                 (VALUES ('acme', 'shop'), ('acme', 'api'), ('acme', 'main')) w(t, d)
+            """
+        )
+        # The agent's alerts (0002_metering.sql): evil filled its storage on Nov 17.
+        conn.execute(
+            """
+            INSERT INTO alerts VALUES
+              ('a1', 'evil', 'storage', 'warning', 'storage at 90% of the plan',
+               966367641.6, 1073741824, TIMESTAMP '2026-11-10 03:00:00'),
+              ('a2', 'evil', 'storage', 'full', 'storage full: writes may fail',
+               1073741824, 1073741824, TIMESTAMP '2026-11-17 03:00:00')
+            """
+        )
     return path

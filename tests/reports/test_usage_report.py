@@ -53,10 +53,23 @@ def test_usage_report_numbers(realistic_dir: Path) -> None:
 
 
 def test_usage_report_alert_and_health_fallback(realistic_dir: Path) -> None:
-    # evil (free, 1 GB): code 300 + 15·50 = 1050 MB at day 50 → 103% → a 100% alert.
+    # evil (free, 1 GB): code 300 + 15·50 = 1050 MB at day 50 → 103%. The agent's own
+    # alerts are listed with their times, and the full one is not repeated as "now".
     text = _text(_usage(realistic_dir, "evil"))
-    assert "100% storage storage 1.0 GB is over the plan's 1.0 GB (103%)" in text
-    assert "No health data yet" in text
+    assert "2026-11-10 03:00 UTC 90% storage storage at 90% of the plan" in text
+    assert "2026-11-17 03:00 UTC 100% storage storage full: writes may fail" in text
+    assert "is over the plan's" not in text
+    assert "No health data yet" in text  # evil has no probes
+
+
+def test_usage_report_health_timeline(realistic_dir: Path) -> None:
+    page = _usage(realistic_dir, "acme")
+    text = _text(page)
+    # Probes every 10 min from Nov 3 (period start) to the end of Nov 20: 18 × 144 = 2592;
+    # api failed 12 probes (Nov 12 00:00–01:50).
+    assert "api 2,592 12" in text and "shop 2,592 0" in text
+    assert 'title="unhealthy Nov 12 00:00 – Nov 12 02:00 UTC"' in page
+    assert "No health data yet" not in text
 
 
 def test_usage_report_before_any_data(realistic_dir: Path) -> None:
