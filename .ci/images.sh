@@ -23,9 +23,12 @@ for tag in hosting-demo/web:latest hosting-demo/api:latest; do
 done
 
 # caddy: Debian's binary in a minimal root.
-if ! have hosting-test/caddy:latest; then
+# Debian's caddy is dynamically linked: its loader and libraries go in too (ldd lists them), and
+# a cached image without them (it cannot exec) is rebuilt.
+if ! have hosting-test/caddy:latest || ! docker run --rm hosting-test/caddy:latest /usr/bin/caddy version >/dev/null 2>&1; then
   d=$(mktemp -d); mkdir -p "$d/usr/bin" "$d/etc/caddy" "$d/data" "$d/config" "$d/tmp" "$d/etc/ssl/certs"
   cp /usr/bin/caddy "$d/usr/bin/caddy"
+  for lib in $(ldd /usr/bin/caddy | grep -oE '/[^ ]+'); do mkdir -p "$d$(dirname "$lib")"; cp -L "$lib" "$d$lib"; done
   cp /etc/ssl/certs/ca-certificates.crt "$d/etc/ssl/certs/" 2>/dev/null || true
   echo 'root:x:0:0:root:/root:/bin/sh' > "$d/etc/passwd"
   tar -C "$d" -c . | docker import -c 'ENV XDG_DATA_HOME=/data XDG_CONFIG_HOME=/config' \
