@@ -1,0 +1,143 @@
+"""Property tests of the pure billing core (hypothesis)."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hosting.billing import pricing, schedule
+from hosting.billing.money import cents
+from hosting.billing.periods import add_months, period_containing
+from hosting.billing.pricing import Usage, overage_line, price_period, prorate, total
+from hosting.billing.schedule import HistoryRow, Terms
+
+prices = st.integers(min_value=0, max_value=10_000_00).map(lambda c: Decimal(c) / 100)
+days_in_period = st.integers(min_value=28, max_value=31)
+gb = st.integers(min_value=0, max_value=10**9).map(lambda n: Decimal(n) / 1000)
+anchors = st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 31))
+
+
+def half_up_reference(value: Fraction) -> Decimal:
+    """Cents half up by integer arithmetic, independent of the decimal module's contexts."""
+    hundredths = value * 100
+    sign = -1 if hundredths < 0 else 1
+    n = abs(hundredths)
+    whole = int(n)
+    if n - whole >= Fraction(1, 2):
+        whole += 1
+    return Decimal(sign * whole) / 100
+
+
+@given(prices, days_in_period)
+def test_prorating_a_whole_period_gives_the_full_price(price: Decimal, days: int) -> None:
+    assert prorate(price, days, days) == price
+
+
+@given(prices, days_in_period, st.data())
+def test_splitting_a_period_never_costs_more_than_a_cent_above_the_whole(
+    price: Decimal, days: int, data: st.DataObject
+) -> None:
+    cut = data.draw(st.integers(min_value=0, max_value=days))
+    parts = prorate(price, cut, days) + prorate(price, days - cut, days)
+    assert parts - price <= Decimal("0.01")
+    assert price - parts <= Decimal("0.01")
+
+
+@given(prices, days_in_period, st.data())
+def test_prorate_rounds_half_up_exactly(price: Decimal, days: int, data: st.DataObject) -> None:
+    used = data.draw(st.integers(min_value=0, max_value=days))
+    expected = half_up_reference(Fraction(price) * used / days)
+    assert prorate(price, used, days) == expected
+
+
+@given(gb, st.integers(min_value=0, max_value=5000), st.sampled_from(["storage", "bandwidth"]))
+def test_overage_is_never_negative_and_rounds_half_up(
+    used: Decimal, included: int, kind: str
+) -> None:
+    unit = Decimal("0.10") if kind == "storage" else Decimal("0.05")
+    line = overage_line(kind, used, included, unit)
+    assert line.amount >= 0 and line.quantity >= 0
+    expected = half_up_reference(max(Fraction(0), Fraction(used) - included) * Fraction(unit))
+    assert line.amount == expected
+
+
+def _terms(plan: str, cycle: str, monthly: Decimal, storage: int, bandwidth: int) -> Terms:
+    return Terms(plan, cycle, monthly, monthly * 10, storage, bandwidth)
+
+
+terms_st = st.builds(
+    _terms,
+    st.sampled_from(["free", "starter", "pro", "team"]),
+    st.sampled_from(["monthly", "yearly"]),
+    prices,
+    st.integers(0, 2000),
+    st.integers(0, 2000),
+)
+
+
+@given(anchors, terms_st, st.lists(st.tuples(st.integers(1, 200), terms_st), max_size=4), gb, gb)
+def test_total_is_the_sum_of_the_rounded_lines(
+    anchor: date,
+    first: Terms,
+    changes: list[tuple[int, Terms]],
+    storage: Decimal,
+    bandwidth: Decimal,
+) -> None:
+    rows = [HistoryRow("s", "t", 1, anchor, "start", first)]
+    day = anchor
+    for i, (gap, terms) in enumerate(changes):
+        day = day + timedelta(days=gap)
+        rows.append(HistoryRow("s", "t", i + 2, day, "change", terms))
+    for period in schedule.periods("t", rows, until=day + timedelta(days=400)):
+        lines = price_period(period, Usage(storage, bandwidth))
+        amounts = [ln.amount for ln in lines]
+        assert all(a == a.quantize(Decimal("0.01")) for a in amounts)
+        assert total(lines) == sum(amounts, Decimal(0))
+        assert pricing.cost_of(lines, "storage") >= 0
+        assert pricing.cost_of(lines, "bandwidth") >= 0
+
+
+@given(anchors, st.integers(0, 40))
+def test_periods_follow_the_anchor_day(anchor: date, k: int) -> None:
+    start, end = add_months(anchor, k), add_months(anchor, k + 1)
+    for boundary in (start, end):
+        last = calendar.monthrange(boundary.year, boundary.month)[1]
+        assert boundary.day == min(anchor.day, last)
+    assert 28 <= (end - start).days <= 31
+    assert period_containing(anchor, start) == (start, end)
+    assert period_containing(anchor, end - timedelta(days=1)) == (start, end)
+
+
+@given(anchors, st.integers(0, 40), st.data(), prices, st.integers(0, 100), st.integers(0, 100))
+def test_a_terms_change_at_any_day_keeps_the_month_within_a_cent(
+    anchor: date,
+    k: int,
+    data: st.DataObject,
+    price: Decimal,
+    storage_a: int,
+    storage_b: int,
+) -> None:
+    """Same price, different included storage: the two base lines add up to the price ±1¢."""
+    start, end = add_months(anchor, k), add_months(anchor, k + 1)
+    cut = data.draw(st.integers(1, (end - start).days - 1))
+    a = _terms("starter", "monthly", price, storage_a, 100)
+    b = _terms("starter", "monthly", price, storage_b + storage_a + 1, 100)
+    rows = [
+        HistoryRow("s", "t", 1, anchor, "start", a),
+        HistoryRow("s", "t", 2, start + timedelta(days=cut), "change", b),
+    ]
+    (period,) = [p for p in schedule.periods("t", rows, until=end) if p.start == start]
+    base = pricing.cost_of(price_period(period, Usage(Decimal(0), Decimal(0))), "base")
+    assert abs(base - price) <= Decimal("0.01")
+    assert period.included == b
+
+
+def test_cents_is_half_up_whatever_the_context() -> None:
+    assert cents(Decimal("2.675")) == Decimal("2.68")
+    assert cents(Decimal("0.025")) == Decimal("0.03")
+    assert cents(Decimal("-0.025")) == Decimal("-0.03")
