@@ -32,6 +32,11 @@ tenants:
     started: 2026-10-03
     deployments:
       site: {{type: web, image: "hosting-demo/web", port: 8080}}
+  shift:
+    name: Shift Co
+    email: ap@shift.test
+    plan: {{shift_plan}}
+    started: 2026-10-03
   evil:
     name: "{XSS}"
     email: evil@evil.test
@@ -45,7 +50,8 @@ tenants:
 @pytest.fixture(scope="module")
 def invoiced(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("invoices")
-    (folder / "hosting.yaml").write_text(SPEC)
+    spec_file = folder / "hosting.yaml"
+    spec_file.write_text(SPEC.replace("{shift_plan}", "starter"))
     with connect(folder / ".hosting" / "hosting.duckdb") as conn:
         # gold, period 2026-10-03 .. 2026-11-03 (31 days): 12 GiB for the first 15.5 days,
         # then 20 GiB for the other 15.5 → average 16 GiB; starter includes 10 → 6 GB over.
@@ -67,6 +73,12 @@ def invoiced(tmp_path_factory: pytest.TempPathFactory) -> Path:
             " ('b3', 'gold', 'site', TIMESTAMP '2026-11-03 00:00:00', ?)",
             [100 * GIB, GIB // 2, 7 * GIB],
         )
+    # shift moves from starter to pro on Oct 18: recorded by `subscription sync`.
+    done = run_hosting("subscription", "sync", "--as-of", "2026-10-03", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    spec_file.write_text(SPEC.replace("{shift_plan}", "pro"))
+    done = run_hosting("subscription", "sync", "--as-of", "2026-10-18", cwd=folder)
+    assert done.returncode == 0, done.stderr
     done = run_hosting("invoice", "run", "--as-of", "2026-11-20", cwd=folder)
     assert done.returncode == 0, done.stderr
     return folder
@@ -113,10 +125,22 @@ def test_invoice_numbers_match_the_stored_invoice_to_the_cent(invoiced: Path) ->
     ]
 
 
+def test_plan_change_is_pro_rated_on_the_invoice(invoiced: Path) -> None:
+    # Ends Nov 3 like gold, and "shift" sorts after "gold": number 2.
+    page = _report(invoiced, "INV-20261103-000002")
+    # 31-day period; starter Oct 3–17 (15 days): 9.99 × 15 / 31 = 4.8338… → 4.83;
+    # pro Oct 18–Nov 2 (16 days): 29.99 × 16 / 31 = 15.4787… → 15.48; no usage → 0.00 twice.
+    assert _cells(page, "amount") == ["4.83", "15.48", "0.00", "0.00"]
+    assert re.search(r'id="total">USD 20\.31<', page)
+    text = html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+    assert "15 of 31 days" in text and "16 of 31 days" in text
+    assert "Plan: pro (monthly)" in text  # the plan on the period's last day
+
+
 def test_status_change_shows_on_the_invoice(invoiced: Path) -> None:
-    done = run_hosting("invoice", "mark", "INV-20261110-000002", "paid", cwd=invoiced)
+    done = run_hosting("invoice", "mark", "INV-20261110-000003", "paid", cwd=invoiced)
     assert done.returncode == 0, done.stderr
-    page = _report(invoiced, "INV-20261110-000002")
+    page = _report(invoiced, "INV-20261110-000003")
     assert '<span class="badge paid">paid</span>' in page
     # free 0.00 · 0.5 GB × 0.10 = 0.05 · no bandwidth → 0.05
     assert _cells(page, "amount") == ["0.00", "0.05", "0.00"]
@@ -124,7 +148,7 @@ def test_status_change_shows_on_the_invoice(invoiced: Path) -> None:
 
 
 def test_customer_name_is_escaped(invoiced: Path) -> None:
-    page = _report(invoiced, "INV-20261110-000002")
+    page = _report(invoiced, "INV-20261110-000003")
     assert XSS not in page
     assert html.escape(XSS) in page
     assert "<script" not in page.lower()
