@@ -13,7 +13,13 @@ import dns.message
 import dns.rcode
 import pytest
 
-from tests.domains.e2e_fixtures import acme_stack, pebble  # noqa: F401
+from tests.domains.e2e_fixtures import (  # noqa: F401
+    acme_stack,
+    caddy_edge,
+    edge_ports,
+    pebble,
+    upstreams,
+)
 from tests.domains.helpers import ChallTestSrv, free_port, wait_for_port
 
 
