@@ -70,3 +70,12 @@ CREATE TABLE access_log_bytes (
     deployment VARCHAR NOT NULL,
     bytes      BIGINT NOT NULL
 );
+
+-- The current level per tenant and alert kind, so an alert is recorded when a level is
+-- reached, not every cycle, and again after it cleared and came back.
+CREATE TABLE alert_state (
+    tenant     VARCHAR NOT NULL,
+    kind       VARCHAR NOT NULL,
+    level      VARCHAR NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);

@@ -1,0 +1,182 @@
+"""Storage and bandwidth against the plan: the >= 90 % warning, the >= 100 % refusal of new
+deployments, and bandwidth overage, recorded as alerts when they first appear."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+import duckdb
+
+from hosting.billing.periods import period_containing
+from hosting.errors import NotFoundError
+from hosting.spec.models import Spec
+from hosting.store import connect
+
+GB = 2**30
+WARNING_PERCENT = 90.0
+OK, WARNING, FULL, OVERAGE = "ok", "warning", "full", "overage"
+
+# The latest measurement of each (deployment, storage type) holds until the next one.
+_LATEST = """
+SELECT deployment, storage_type, size_bytes, file_count, last_calculated FROM (
+    SELECT *, row_number() OVER (PARTITION BY deployment, storage_type
+                                 ORDER BY last_calculated DESC, event_id DESC) AS n
+    FROM deployment_storage WHERE tenant = ?
+) WHERE n = 1 ORDER BY deployment, storage_type
+"""
+
+
+def level_for(percent: float) -> str:
+    return FULL if percent >= 100 else WARNING if percent >= WARNING_PERCENT else OK
+
+
+def latest_storage(conn: duckdb.DuckDBPyConnection, tenant: str) -> list[tuple[object, ...]]:
+    """(deployment, storage_type, size_bytes, file_count, last_calculated) rows."""
+    return [tuple(r) for r in conn.execute(_LATEST, [tenant]).fetchall()]
+
+
+def _used_bytes(store_path: Path, tenant_id: str) -> int:
+    if not store_path.exists():
+        return 0
+    with connect(store_path, read_only=True) as conn:
+        try:
+            rows = latest_storage(conn, tenant_id)
+        except duckdb.CatalogException:
+            return 0  # a store that was never migrated has no measurements
+    return sum(int(str(r[2])) for r in rows)
+
+
+def storage_status(store_path: Path, spec: Spec, tenant_id: str) -> tuple[int, int, float, str]:
+    """(used_bytes, limit_bytes, percent, level) with level ok | warning (>= 90%) | full."""
+    tenant = spec.tenants.get(tenant_id)
+    if tenant is None:
+        raise NotFoundError(f"unknown tenant `{tenant_id}`")
+    limit = spec.plan_of(tenant).storage_gb * GB
+    used = _used_bytes(store_path, tenant_id)
+    percent = (used / limit * 100) if limit else (100.0 if used else 0.0)
+    return used, limit, round(percent, 2), level_for(percent)
+
+
+def storage_refusal(store_path: Path, spec: Spec, tenant_id: str) -> str | None:
+    """Why a new deployment is refused for storage, or None (the product: >= 100% refuses)."""
+    _, limit, percent, level = storage_status(store_path, spec, tenant_id)
+    if level != FULL:
+        return None
+    return f"Storage limit exceeded: {percent:.1f}% of {limit / GB:g} GB used"
+
+
+@dataclass(frozen=True)
+class Alert:
+    tenant: str
+    kind: str  # storage | bandwidth
+    level: str  # warning | full | overage
+    message: str
+    used: float
+    limit: float
+
+
+def bandwidth_used(conn: duckdb.DuckDBPyConnection, tenant: str, start: date, end: date) -> int:
+    row = conn.execute(
+        "SELECT coalesce(sum(bandwidth_out), 0) FROM deployment_metrics"
+        ' WHERE tenant = ? AND "timestamp" >= ? AND "timestamp" < ?',
+        [tenant, datetime.combine(start, time()), datetime.combine(end, time())],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def check_alerts(store_path: Path, spec: Spec, *, today: date | None = None) -> list[Alert]:
+    """Record a new alert for each tenant whose storage level or bandwidth overage changed
+    since its last alert of that kind; returns the ones recorded now."""
+    day = today or datetime.now(UTC).date()
+    current: list[Alert] = []
+    with connect(store_path) as conn:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            for tid, tenant in spec.tenants.items():
+                plan = spec.plan_of(tenant)
+                used = sum(int(str(r[2])) for r in latest_storage(conn, tid))
+                limit = plan.storage_gb * GB
+                percent = used / limit * 100 if limit else (100.0 if used else 0.0)
+                level = level_for(percent)
+                current.append(
+                    Alert(
+                        tid,
+                        "storage",
+                        level,
+                        _storage_message(level, percent, plan.storage_gb),
+                        used,
+                        limit,
+                    )
+                )
+                if day >= tenant.started:
+                    start, end = period_containing(tenant.started, day)
+                    out = bandwidth_used(conn, tid, start, end)
+                    included = plan.bandwidth_gb * GB
+                    over = OVERAGE if out > included else OK
+                    message = (
+                        f"bandwidth {out / GB:.2f} GB exceeds the included {plan.bandwidth_gb} GB"
+                        f" this period ({start} to {end}); overage is billed at $0.05/GB"
+                        if over == OVERAGE
+                        else "bandwidth within the plan"
+                    )
+                    current.append(Alert(tid, "bandwidth", over, message, out, included))
+            recorded = []
+            stamp = datetime.now(UTC).replace(tzinfo=None)
+            for a in current:
+                last = conn.execute(
+                    "SELECT level FROM alert_state WHERE tenant = ? AND kind = ?",
+                    [a.tenant, a.kind],
+                ).fetchone()
+                if (last[0] if last else OK) == a.level:
+                    continue
+                conn.execute(
+                    "DELETE FROM alert_state WHERE tenant = ? AND kind = ?", [a.tenant, a.kind]
+                )
+                conn.execute(
+                    "INSERT INTO alert_state VALUES (?, ?, ?, ?)",
+                    [a.tenant, a.kind, a.level, stamp],
+                )
+                if a.level != OK:
+                    conn.execute(
+                        "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            str(uuid.uuid4()),
+                            a.tenant,
+                            a.kind,
+                            a.level,
+                            a.message,
+                            a.used,
+                            a.limit,
+                            stamp,
+                        ],
+                    )
+                    recorded.append(a)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return recorded
+
+
+def _storage_message(level: str, percent: float, included_gb: int) -> str:
+    if level == FULL:
+        return f"storage {percent:.1f}% of {included_gb} GB: new deployments are refused"
+    if level == WARNING:
+        return f"storage {percent:.1f}% of {included_gb} GB: over 90%"
+    return "storage within the plan"
+
+
+def open_alerts(conn: duckdb.DuckDBPyConnection, tenant: str | None = None) -> list[Alert]:
+    """The alerts still standing: the latest per tenant and kind whose level holds now."""
+    rows = conn.execute(
+        'SELECT a.tenant, a.kind, a.level, a.message, a.used, a."limit" FROM ('
+        " SELECT *, row_number() OVER (PARTITION BY tenant, kind ORDER BY created_at DESC) n"
+        " FROM alerts WHERE ? IS NULL OR tenant = ?) a"
+        " JOIN alert_state s ON s.tenant = a.tenant AND s.kind = a.kind AND s.level = a.level"
+        " WHERE a.n = 1 ORDER BY a.tenant, a.kind",
+        [tenant, tenant],
+    ).fetchall()
+    return [Alert(r[0], r[1], r[2], r[3], float(r[4]), float(r[5])) for r in rows]

@@ -1,0 +1,146 @@
+"""Per-container counter readings and the usage between two readings.
+
+Counters are cumulative per container life. A reading is compared with the previous one of
+the same life (same container id and start time); a new life (first sight, restart,
+redeploy) is measured from zero at its start, and a counter that went backwards is treated
+the same way, so usage is never negative and never counted twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from hosting.metering.cgroups import CgroupMissing, Counters, pid_belongs_to, read_counters
+from hosting.metering.engine import Container, Engine
+
+MIN_CPU_WINDOW_S = 1.0
+
+
+@dataclass(frozen=True)
+class Reading:
+    container_id: str
+    tenant: str
+    deployment: str
+    kind: str
+    started_at: str  # the engine's State.StartedAt: names one container life
+    read_at: datetime  # naive UTC, microseconds
+    counters: Counters
+
+
+@dataclass(frozen=True)
+class Previous:
+    started_at: str
+    read_at: datetime
+    cpu_ns: int
+    rx_bytes: int
+    tx_bytes: int
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_percent: float | None  # of one core over the interval; None when too short to tell
+    memory_bytes: int
+    rx_bytes: int
+    tx_bytes: int
+
+
+def parse_started(started_at: str) -> datetime | None:
+    """Docker's RFC 3339 with nanoseconds → naive UTC (microseconds)."""
+    text = started_at.rstrip("Z")
+    if not text or text.startswith("0001-"):
+        return None
+    head, _, frac = text.partition(".")
+    try:
+        base = datetime.fromisoformat(head)
+    except ValueError:
+        return None
+    if base.tzinfo is not None:
+        base = base.astimezone(UTC).replace(tzinfo=None)
+    micros = int((frac + "000000")[:6]) if frac.isdigit() else 0
+    return base.replace(microsecond=micros)
+
+
+def usage_between(prev: Previous | None, cur: Reading) -> Usage:
+    c = cur.counters
+    same_life = (
+        prev is not None
+        and prev.started_at == cur.started_at
+        and c.cpu_ns >= prev.cpu_ns
+        and c.rx_bytes >= prev.rx_bytes
+        and c.tx_bytes >= prev.tx_bytes
+        and cur.read_at > prev.read_at
+    )
+    if same_life:
+        assert prev is not None
+        since, cpu, rx, tx = prev.read_at, prev.cpu_ns, prev.rx_bytes, prev.tx_bytes
+    else:
+        since = parse_started(cur.started_at) or cur.read_at
+        cpu = rx = tx = 0
+    seconds = (cur.read_at - since).total_seconds()
+    cpu_percent = None
+    if seconds >= MIN_CPU_WINDOW_S:  # the engine's and our clocks differ by milliseconds
+        cpu_percent = max(0.0, (c.cpu_ns - cpu) / (seconds * 1e9) * 100)
+    return Usage(cpu_percent, c.memory_bytes, c.rx_bytes - rx, c.tx_bytes - tx)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class ContainerReader:
+    """Reads every running labelled container: one listing call, then kernel files only.
+
+    The init pid and start time of each container come from one inspect when the container
+    is first seen or its cached pid no longer belongs to it (a restart), not every cycle.
+    """
+
+    def __init__(self, engine: Engine, tenants: frozenset[str] | None = None) -> None:
+        self.engine = engine
+        self.tenants = tenants  # None: every labelled container
+        self._lives: dict[str, tuple[int, str]] = {}
+
+    def _life(self, container: Container) -> tuple[int, str] | None:
+        cached = self._lives.get(container.id)
+        if cached and pid_belongs_to(cached[0], container.id):
+            return cached
+        state = self.engine.inspect(container.id).get("State") or {}
+        pid, started = int(state.get("Pid") or 0), str(state.get("StartedAt") or "")
+        if pid <= 0:
+            self._lives.pop(container.id, None)
+            return None
+        self._lives[container.id] = (pid, started)
+        return pid, started
+
+    def read(self) -> list[Reading]:
+        listed = [
+            c
+            for c in self.engine.containers(all=False)
+            if c.state == "running" and c.tenant and c.deployment and c.kind != "edge"
+            if self.tenants is None or c.tenant in self.tenants
+        ]
+        readings = []
+        for container in listed:
+            life = self._life(container)
+            if life is None:
+                continue
+            try:
+                counters = read_counters(life[0])
+            except CgroupMissing:
+                self._lives.pop(container.id, None)
+                continue  # stopped between the listing and the read
+            readings.append(
+                Reading(
+                    container.id,
+                    container.tenant,
+                    container.deployment,
+                    container.kind,
+                    life[1],
+                    _now(),
+                    counters,
+                )
+            )
+        alive = {c.id for c in listed}
+        for gone in set(self._lives) - alive:
+            del self._lives[gone]
+        return readings

@@ -1,0 +1,197 @@
+"""Storage per deployment and type, hourly by default. Only what is needed is measured
+(`docker system df` walks every file on the host and can take minutes):
+
+- code: the image (once per deployment, however many replicas) plus each container's
+  writable layer, from one listing call with sizes;
+- database: `pg_database_size` through psycopg with the deployment's credentials, plus what
+  else its volume holds (WAL, cluster files) when the volume is readable on this host;
+- static: the site's folder (web/API deployments with `static:`);
+- logs: the containers' json log files plus the deployment's share of the edge access logs;
+- cache: other named volumes mounted into web/API containers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hosting.errors import MeteringError
+from hosting.metering.engine import Container, Engine
+from hosting.metering.ingest import write_storage
+from hosting.metering.samples import StorageSample
+from hosting.spec import names
+from hosting.spec.models import DatabaseDeployment, Spec
+from hosting.store import connect
+
+# (tenant, deployment) → psycopg connection info (a conninfo string or keyword dict), or None.
+Credentials = Callable[[str, str], "str | dict[str, Any] | None"]
+
+
+@dataclass
+class StorageResult:
+    samples: int = 0
+    measured: list[StorageSample] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def walk(path: Path) -> tuple[int, int]:
+    """(bytes, files) under path, not following symlinks; unreadable parts are skipped."""
+    total = files = 0
+    stack = [str(path)]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+                    files += 1
+            except OSError:
+                continue
+    return total, files
+
+
+def database_size(conninfo: str | dict[str, Any], dbname: str) -> tuple[int, int]:
+    """(this database's size, all databases' size) from the server itself."""
+    import psycopg
+
+    kwargs: dict[str, Any] = {"connect_timeout": 10}
+    try:
+        if isinstance(conninfo, str):
+            conn = psycopg.connect(conninfo, **kwargs)
+        else:
+            conn = psycopg.connect(**{**conninfo, **kwargs})
+    except psycopg.Error as exc:
+        # The message may echo connection parameters; keep only its first line's gist.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MeteringError(f"cannot connect to database {dbname}: {first}") from None
+    with conn:
+        row = conn.execute(
+            "SELECT pg_database_size(%s), (SELECT sum(pg_database_size(datname))::bigint"
+            " FROM pg_database WHERE datallowconn)",
+            [dbname],
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1] or 0)
+
+
+def _volume_sources(containers: list[Container]) -> list[tuple[str, Path]]:
+    out = []
+    for c in containers:
+        for m in c.mounts:
+            if m.get("Type") == "volume" and m.get("Source"):
+                out.append((str(m.get("Name", "")), Path(str(m["Source"]))))
+    return out
+
+
+def storage_cycle(
+    store_path: Path,
+    engine: Engine,
+    spec: Spec,
+    *,
+    spec_dir: Path,
+    credentials: Credentials | None = None,
+    now: datetime | None = None,
+) -> StorageResult:
+    stamp = now or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    result = StorageResult()
+    by_dep: dict[tuple[str, str], list[Container]] = {}
+    for c in engine.containers(all=True, size=True):
+        if c.tenant in spec.tenants:
+            by_dep.setdefault((c.tenant, c.deployment), []).append(c)
+    with connect(store_path) as conn:
+        log_shares = {
+            (r[0], r[1]): int(r[2])
+            for r in conn.execute(
+                "SELECT tenant, deployment, bytes FROM access_log_bytes"
+            ).fetchall()
+        }
+    image_sizes: dict[str, int] = {}
+    samples: list[StorageSample] = []
+
+    def add(tid: str, did: str, kind: str, size: int, files: int | None) -> None:
+        samples.append(StorageSample(tid, did, kind, size, files, stamp))
+
+    for tid, tenant in spec.tenants.items():
+        for did, dep in tenant.deployments.items():
+            containers = by_dep.get((tid, did), [])
+            try:
+                if isinstance(dep, DatabaseDeployment):
+                    _database(add, tid, did, containers, credentials, spec.platform.name)
+                else:
+                    if dep.static is not None:
+                        size, files = walk((spec_dir / dep.static).resolve())
+                        add(tid, did, "static", size, files)
+                    if containers:
+                        code = sum(c.size_rw or 0 for c in containers)
+                        for image in {c.image_id for c in containers if c.image_id}:
+                            if image not in image_sizes:
+                                image_sizes[image] = engine.image_size(image)
+                            code += image_sizes[image]
+                        add(tid, did, "code", code, None)
+                        cache = files_total = 0
+                        for _, source in _volume_sources(containers):
+                            size, files = walk(source)
+                            cache += size
+                            files_total += files
+                        if cache:
+                            add(tid, did, "cache", cache, files_total)
+                logs = log_shares.get((tid, did), 0)
+                for c in containers:
+                    log_path = engine.inspect(c.id).get("LogPath") or ""
+                    if log_path:
+                        with contextlib.suppress(OSError):  # rotated away just now
+                            logs += os.stat(log_path).st_size
+                if logs or containers:
+                    add(tid, did, "logs", logs, None)
+            except MeteringError as exc:
+                result.errors.append(f"{tid}/{did}: {exc.message}")
+    result.measured = samples
+    with connect(store_path) as conn:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            result.samples = write_storage(conn, samples)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return result
+
+
+def _database(
+    add: Callable[[str, str, str, int, int | None], None],
+    tid: str,
+    did: str,
+    containers: list[Container],
+    credentials: Credentials | None,
+    platform: str,
+) -> None:
+    data_volume = names.volume_name(platform, tid, did)
+    volumes = _volume_sources(containers)
+    chosen = [src for name, src in volumes if name == data_volume] or [src for _, src in volumes]
+    volume_bytes = volume_files = 0
+    readable = False
+    for source in chosen:
+        if source.is_dir():
+            readable = True
+            size, files = walk(source)
+            volume_bytes += size
+            volume_files += files
+    info = credentials(tid, did) if credentials else None
+    if info is not None:
+        own, everything = database_size(info, names.database_name(did))
+        # The volume also holds WAL and cluster files that no pg_database_size counts.
+        overhead = max(0, volume_bytes - everything) if readable else 0
+        add(tid, did, "database", own + overhead, volume_files if readable else None)
+    elif readable:
+        add(tid, did, "database", volume_bytes, volume_files)
