@@ -155,6 +155,10 @@ def _routes(routes: list[EdgeRoute]) -> list[dict[str, Any]]:
         else:
             handle = [_proxy_handler(r)]
         out.append({"match": [{"host": list(r.hosts)}], "handle": handle, "terminal": True})
+    # Caddy answers an unmatched request with an empty 200; a host nobody serves is a 404.
+    out.append(
+        {"handle": [{"handler": "static_response", "status_code": 404, "body": "no site\n"}]}
+    )
     return out
 
 

@@ -28,7 +28,7 @@ from hosting.spec.models import Limits
 LOG_MAX_SIZE = "10m"
 LOG_MAX_FILE = "3"
 NPROC_LIMIT = 512
-NOFILE_LIMIT = 65536
+NOFILE_LIMIT = 8192  # within the hard limit of constrained hosts (a higher one fails to start)
 POSTGRES_PORT = 5432
 # The upstream postgres image's entrypoint chowns the data directory and drops to the postgres
 # user with gosu: it needs exactly these. Images that start as postgres need none of them.

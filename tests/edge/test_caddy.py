@@ -32,11 +32,11 @@ def routes(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def hosts_of(config: dict[str, Any]) -> set[str]:
-    return {h for r in routes(config) for m in r["match"] for h in m["host"]}
+    return {h for r in routes(config) for m in r.get("match", []) for h in m["host"]}
 
 
 def route_for(config: dict[str, Any], host: str) -> dict[str, Any]:
-    [route] = [r for r in routes(config) if host in r["match"][0]["host"]]
+    [route] = [r for r in routes(config) if host in r.get("match", [{"host": []}])[0]["host"]]
     return route
 
 
@@ -200,6 +200,23 @@ def test_real_caddy_loads_the_config_and_routes(
             for r in routes(config)
             if r["handle"][0]["handler"] == "file_server"
         ]
+        out = subprocess.run(
+            [
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                "Host: x.y.test",
+                "http://127.0.0.1:18931/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert out.stdout == "404"
         out = subprocess.run(
             ["curl", "-s", "-H", f"Host: {docs}", "http://127.0.0.1:18931/"],
             capture_output=True,
