@@ -10,6 +10,7 @@ from hosting.spec import Spec, loads
 from hosting.store import connect
 
 XSS = "<script>alert(1)</script>"
+XSS_EMAIL = "evil+<i>x</i>@evil.test"  # the email rule allows markup characters
 AS_OF = date(2026, 11, 20)
 
 SPEC_YAML = f"""
@@ -31,7 +32,7 @@ tenants:
       docs: {{type: web, image: "hosting-demo/web", port: 8080}}
   evil:
     name: "{XSS}"
-    email: evil@evil.test
+    email: "{XSS_EMAIL}"
     plan: free
     started: 2026-10-10
     deployments:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hosting.reports import api
 from hosting.spec import loads
-from tests.reports.realistic import AS_OF, SPEC_YAML, XSS
+from tests.reports.realistic import AS_OF, SPEC_YAML, XSS, XSS_EMAIL
 
 NOW = datetime(2026, 11, 21, 8, 0)
 
@@ -84,6 +84,7 @@ def test_tenant_name_is_escaped_in_every_report(realistic_dir: Path) -> None:
     platform = api.platform_html(
         loads(SPEC_YAML), realistic_dir / ".hosting/hosting.duckdb", AS_OF, NOW
     )
+    assert html.escape(XSS_EMAIL) in usage and XSS_EMAIL not in usage
     for page in (usage, platform):
         assert escaped in page
         assert XSS not in page
