@@ -16,6 +16,8 @@ from hosting.stacks.containers import ContainerSpec, labels
 from hosting.stacks.docker_args import container_args
 
 PKG = "hosting:stacks"
+# Logical names join ids with "_": ids are DNS labels (no "_"), so tenant `a-b` + deployment
+# `c` can never collide with tenant `a` + deployment `b-c`, and a name splits back unambiguously.
 
 
 def _network_labels(tenant: str) -> list[docker.NetworkLabelArgs]:
@@ -43,7 +45,7 @@ class TenantNetwork(pulumi.ComponentResource):
         super().__init__(f"{PKG}:TenantNetwork", tenant, None, opts)
         self.name = names.network_name(platform, tenant)
         self.network = docker.Network(
-            f"{tenant}-net",
+            f"{tenant}_net",
             name=self.name,
             driver="bridge",
             labels=_network_labels(tenant),
@@ -68,7 +70,7 @@ class App(pulumi.ComponentResource):
         base_dir: Path,
         opts: pulumi.ResourceOptions,
     ) -> None:
-        super().__init__(f"{PKG}:App", f"{tenant}-{deployment}", None, opts)
+        super().__init__(f"{PKG}:App", f"{tenant}_{deployment}", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         build = None
         if dep.build is not None:
@@ -81,11 +83,11 @@ class App(pulumi.ComponentResource):
                 labels=labels(tenant, deployment, dep.type),
             )
         self.image = docker.RemoteImage(
-            f"{tenant}-{deployment}-image", name=image, build=build, keep_locally=True, opts=child
+            f"{tenant}_{deployment}_image", name=image, build=build, keep_locally=True, opts=child
         )
         self.containers = [
             docker.Container(
-                f"{tenant}-{deployment}-{i}",
+                f"{tenant}_{deployment}_{i}",
                 # image_id, not the repo digest: a re-tag without change causes no churn
                 **container_args(
                     cspec, image_id=self.image.image_id, network_ids=_network_ids([network])
@@ -114,16 +116,16 @@ class Database(pulumi.ComponentResource):
         protect_data: bool,
         opts: pulumi.ResourceOptions,
     ) -> None:
-        super().__init__(f"{PKG}:Database", f"{tenant}-{deployment}", None, opts)
+        super().__init__(f"{PKG}:Database", f"{tenant}_{deployment}", None, opts)
         self.volume = docker.Volume(
-            f"{tenant}-{deployment}-data",
+            f"{tenant}_{deployment}_data",
             name=names.volume_name(platform, tenant, deployment),
             labels=_volume_labels(tenant, deployment, "database"),
             # `destroy` keeps data unless --delete-data: retain_on_delete leaves the volume.
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=protect_data),
         )
         self.image = docker.RemoteImage(
-            f"{tenant}-{deployment}-image",
+            f"{tenant}_{deployment}_image",
             name=image,
             keep_locally=True,
             opts=pulumi.ResourceOptions(parent=self),
@@ -131,7 +133,7 @@ class Database(pulumi.ComponentResource):
         self.container = None
         if container is not None:
             self.container = docker.Container(
-                f"{tenant}-{deployment}-0",
+                f"{tenant}_{deployment}_0",
                 **container_args(
                     container, image_id=self.image.image_id, network_ids=_network_ids([network])
                 ),
@@ -155,7 +157,7 @@ class Edge(pulumi.ComponentResource):
         super().__init__(f"{PKG}:Edge", "edge", None, opts)
         self.volumes = [
             docker.Volume(
-                f"edge-{m.target.strip('/')}",
+                f"edge_{m.target.strip('/')}",
                 name=m.source,
                 labels=_volume_labels("", "edge", "edge"),
                 opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
@@ -164,7 +166,7 @@ class Edge(pulumi.ComponentResource):
             if m.kind == "volume"
         ]
         self.image = docker.RemoteImage(
-            "edge-image",
+            "edge_image",
             name=container.image,
             keep_locally=True,
             opts=pulumi.ResourceOptions(parent=self),

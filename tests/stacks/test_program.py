@@ -37,40 +37,40 @@ def test_example_declares_each_kind(graph: list[MockResource]) -> None:
     # hand-counted from hosting.yaml: shop ×2, api, main, portal, orders, records ×3, ledger, edge
     assert sorted(containers(graph)) == sorted(
         [
-            "acme-shop-0",
-            "acme-shop-1",
-            "acme-api-0",
-            "acme-main-0",
-            "globex-portal-0",
-            "globex-orders-0",
-            "umbrella-records-0",
-            "umbrella-records-1",
-            "umbrella-records-2",
-            "umbrella-ledger-0",
+            "acme_shop_0",
+            "acme_shop_1",
+            "acme_api_0",
+            "acme_main_0",
+            "globex_portal_0",
+            "globex_orders_0",
+            "umbrella_records_0",
+            "umbrella_records_1",
+            "umbrella_records_2",
+            "umbrella_ledger_0",
             "edge",
         ]
     )
     assert {n for t, n in names if t == NETWORK} == {
-        "acme-net",
-        "globex-net",
-        "initech-net",
-        "umbrella-net",
+        "acme_net",
+        "globex_net",
+        "initech_net",
+        "umbrella_net",
     }
     assert {n for t, n in names if t == VOLUME} == {
-        "acme-main-data",
-        "globex-orders-data",
-        "umbrella-ledger-data",
-        "edge-data",
-        "edge-config",
+        "acme_main_data",
+        "globex_orders_data",
+        "umbrella_ledger_data",
+        "edge_data",
+        "edge_config",
     }
     for component in ("App", "Database", "Edge", "TenantNetwork"):
         assert any(t == f"hosting:stacks:{component}" for t, _ in names), component
 
 
 def test_stopped_deployment_runs_nothing(graph: list[MockResource]) -> None:
-    assert not any(n.startswith("initech-blog-") and n[-1].isdigit() for n in containers(graph))
+    assert not any(n.startswith("initech_blog_") and n[-1].isdigit() for n in containers(graph))
     # its network stays: stopped keeps config, runs nothing
-    assert any(r.name == "initech-net" for r in graph)
+    assert any(r.name == "initech_net" for r in graph)
 
 
 def test_every_container_is_hardened(graph: list[MockResource]) -> None:
@@ -94,17 +94,17 @@ def test_every_container_is_hardened(graph: list[MockResource]) -> None:
 def test_capabilities_added_only_where_the_image_needs_them(graph: list[MockResource]) -> None:
     adds = {n: c["capabilities"]["adds"] for n, c in containers(graph).items()}
     assert adds["edge"] == ["NET_BIND_SERVICE"]
-    assert adds["acme-shop-0"] == [] and adds["umbrella-records-2"] == []
-    assert set(adds["acme-main-0"]) == {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}
+    assert adds["acme_shop_0"] == [] and adds["umbrella_records_2"] == []
+    assert set(adds["acme_main_0"]) == {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}
 
 
 def test_limits_follow_each_tenants_plan(graph: list[MockResource]) -> None:
     c = containers(graph)
     # starter: 1 core / 1024 MB; team (file): 1.5 / 2048; enterprise: the tenant's own 4 / 8192
-    assert (c["acme-shop-0"]["cpus"], c["acme-shop-0"]["memory"]) == ("1", 1024)
-    assert (c["acme-main-0"]["cpus"], c["acme-main-0"]["memory"]) == ("1", 1024)
-    assert (c["globex-portal-0"]["cpus"], c["globex-portal-0"]["memory"]) == ("1.5", 2048)
-    assert (c["umbrella-records-1"]["cpus"], c["umbrella-records-1"]["memory"]) == ("4", 8192)
+    assert (c["acme_shop_0"]["cpus"], c["acme_shop_0"]["memory"]) == ("1", 1024)
+    assert (c["acme_main_0"]["cpus"], c["acme_main_0"]["memory"]) == ("1", 1024)
+    assert (c["globex_portal_0"]["cpus"], c["globex_portal_0"]["memory"]) == ("1.5", 2048)
+    assert (c["umbrella_records_1"]["cpus"], c["umbrella_records_1"]["memory"]) == ("4", 8192)
 
 
 def test_free_plan_limits() -> None:
@@ -123,7 +123,7 @@ tenants:
 """
     )
     c = containers(run_mocked(spec, fixed_settings(spec)))
-    assert (c["solo-site-0"]["cpus"], c["solo-site-0"]["memory"]) == ("0.5", 512)
+    assert (c["solo_site_0"]["cpus"], c["solo_site_0"]["memory"]) == ("0.5", 512)
 
 
 def test_tenants_share_no_network(graph: list[MockResource]) -> None:
@@ -132,19 +132,19 @@ def test_tenants_share_no_network(graph: list[MockResource]) -> None:
         if name == "edge":
             assert sorted(nets) == ["demo_acme", "demo_globex", "demo_initech", "demo_umbrella"]
         else:
-            tenant = name.split("-")[0]
+            tenant = name.split("_")[0]
             assert nets == [f"demo_{tenant}"], name
 
 
 def test_only_edge_and_databases_publish_ports(graph: list[MockResource]) -> None:
     published = {n: c["ports"] for n, c in containers(graph).items() if c["ports"]}
-    assert sorted(published) == ["acme-main-0", "edge", "globex-orders-0", "umbrella-ledger-0"]
+    assert sorted(published) == ["acme_main_0", "edge", "globex_orders_0", "umbrella_ledger_0"]
     assert sorted((p["internal"], p["external"]) for p in published["edge"]) == [
         (80, 80),
         (443, 443),
     ]
     db_ports = []
-    for name in ("acme-main-0", "globex-orders-0", "umbrella-ledger-0"):
+    for name in ("acme_main_0", "globex_orders_0", "umbrella_ledger_0"):
         [port] = published[name]
         assert port["ip"] == "127.0.0.1" and port["internal"] == 5432
         db_ports.append(port["external"])
@@ -153,39 +153,39 @@ def test_only_edge_and_databases_publish_ports(graph: list[MockResource]) -> Non
 
 def test_replicas_each_get_a_container_and_alias(graph: list[MockResource]) -> None:
     c = containers(graph)
-    aliases = [c[f"umbrella-records-{i}"]["networksAdvanced"][0]["aliases"] for i in range(3)]
+    aliases = [c[f"umbrella_records_{i}"]["networksAdvanced"][0]["aliases"] for i in range(3)]
     assert aliases == [[f"demo_umbrella_records_{i}"] for i in range(3)]
 
 
 def test_secrets_are_marked_secret(graph: list[MockResource]) -> None:
     c = containers(graph)
-    for name in ("acme-shop-0", "acme-api-0", "acme-main-0", "umbrella-records-0"):
+    for name in ("acme_shop_0", "acme_api_0", "acme_main_0", "umbrella_records_0"):
         assert is_secret(c[name]["envs"]), name
     # a deployment without secrets or password references stays readable in previews
-    assert not is_secret(c["globex-portal-0"]["envs"])
+    assert not is_secret(c["globex_portal_0"]["envs"])
     dumped = json.dumps([masked(r.inputs) for r in graph])
     assert "pw-" not in dumped and "secret-value-" not in dumped
 
 
 def test_env_references_resolve_within_the_tenant(graph: list[MockResource]) -> None:
     c = containers(graph)
-    api = env_of(c["acme-api-0"])
+    api = env_of(c["acme_api_0"])
     assert api["DATABASE_URL"] == (
         "postgresql://u_acme_main:pw-acme-main-Zq9@demo_acme_main_0:5432/db_main"
     )
-    records = env_of(c["umbrella-records-0"])
+    records = env_of(c["umbrella_records_0"])
     assert records["DB_HOST"] == "demo_umbrella_ledger_0"
     assert records["DB_PORT"] == "5432"
     assert records["DB_PASSWORD"] == "pw-umbrella-ledger-Zq9"
     assert records["PAYMENTS_TOKEN"] == "secret-value-umbrella-records-PAYMENTS_TOKEN"
-    shop = env_of(c["acme-shop-0"])
+    shop = env_of(c["acme_shop_0"])
     assert shop["API_URL"].startswith("https://api-") and shop["API_URL"].endswith(
         ".apps.localhost"
     )
 
 
 def test_database_gets_generated_credentials_and_named_db(graph: list[MockResource]) -> None:
-    env = env_of(containers(graph)["globex-orders-0"])
+    env = env_of(containers(graph)["globex_orders_0"])
     assert env["POSTGRES_DB"] == "db_orders"
     assert env["POSTGRES_USER"] == "u_globex_orders"
     assert env["POSTGRES_PASSWORD"] == "pw-globex-orders-Zq9"
@@ -194,12 +194,12 @@ def test_database_gets_generated_credentials_and_named_db(graph: list[MockResour
 def test_containers_pinned_to_image_id(graph: list[MockResource]) -> None:
     c = containers(graph)
     # the mock's image id follows the image name; a digest reference would contain "@"
-    assert c["acme-shop-0"]["image"] == "sha256:hosting-demo/web:latest"
-    assert c["acme-api-0"]["image"] == "sha256:hosting-build/demo_acme_api:latest"
+    assert c["acme_shop_0"]["image"] == "sha256:hosting-demo/web:latest"
+    assert c["acme_api_0"]["image"] == "sha256:hosting-build/demo_acme_api:latest"
 
 
 def test_build_keeps_its_log(graph: list[MockResource]) -> None:
-    [image] = [r for r in graph if r.name == "acme-api-image"]
+    [image] = [r for r in graph if r.name == "acme_api_image"]
     build = image.inputs["build"]
     assert build["context"] == str(REPO / "examples/services/api")
     assert build["buildLogFile"] == "/state/logs/build/acme_api.log"
