@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -33,7 +33,7 @@ as_of_option = click.option(
 
 def _as_of(text: str | None) -> date:
     if text is None:
-        return date.today()
+        return datetime.now(UTC).date()  # the store's days are UTC days
     try:
         return date.fromisoformat(text)
     except ValueError:

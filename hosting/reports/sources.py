@@ -484,11 +484,13 @@ def platform_report(
         )
     status: dict[str, tuple[int, Decimal]] = {}
     for inv, plan_name in invoices:
-        if inv.issue_date > as_of:
+        # Counted by the period they bill (its end = the number's date), not by when
+        # `invoice run` happened to be executed, so an as-of report is reproducible.
+        if inv.period_end > as_of:
             continue
         n, amt = status.get(inv.status, (0, Decimal("0.00")))
         status[inv.status] = (n + 1, amt + inv.total)
-        if window_start <= inv.issue_date <= as_of and inv.status != "refunded":
+        if window_start <= inv.period_end <= as_of and inv.status != "refunded":
             old = plans.get(
                 plan_name, PlanRevenue(plan_name, 0, Decimal("0.00"), Decimal("0.00"), 0)
             )

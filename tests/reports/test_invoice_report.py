@@ -154,6 +154,25 @@ def test_customer_name_is_escaped(invoiced: Path) -> None:
     assert "<script" not in page.lower()
 
 
+def test_platform_report_counts_invoiced_revenue_by_plan(invoiced: Path) -> None:
+    out = invoiced / "platform.html"
+    done = run_hosting("report", "platform", "--as-of", "2026-11-20", "-o", str(out),
+                       cwd=invoiced)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", out.read_text())))
+    # plan, tenants, recurring/month, invoices, invoiced: evil 0.05 (free), gold 10.62
+    # (starter), shift 20.31 (pro on its period's last day; pro now: 29.99/month).
+    assert "free 1 0.00 1 0.05" in text
+    assert "starter 1 9.99 1 10.62" in text
+    assert "pro 1 29.99 1 20.31" in text
+    assert "Total 3 39.98 3 30.98" in text
+    # As of Nov 9 only the two periods that ended on Nov 3 count.
+    done = run_hosting("report", "platform", "--as-of", "2026-11-09", "-o", str(out),
+                       cwd=invoiced)  # fmt: skip
+    text = html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", out.read_text())))
+    assert "Total 3 39.98 2 30.93" in text
+
+
 def test_unknown_invoice_is_an_error(invoiced: Path) -> None:
     done = run_hosting(
         "report", "invoice", "INV-20990101-000009", "-o", str(invoiced / "x.html"), cwd=invoiced
