@@ -9,7 +9,6 @@ amounts included by the plan on the period's last day; the total is the sum of r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 
 from hosting.billing.money import (
@@ -21,8 +20,8 @@ from hosting.billing.money import (
     mul,
     quantity,
 )
-from hosting.billing.periods import add_months, period_containing, yearly_term_containing
-from hosting.billing.schedule import MONTHLY, YEARLY, Credit, Period, Terms
+from hosting.billing.periods import add_months
+from hosting.billing.schedule import Credit, Period
 
 KINDS = ("base", "credit", "storage", "bandwidth")
 
@@ -130,82 +129,3 @@ def total(lines: list[Line]) -> Decimal:
 
 def cost_of(lines: list[Line], *kinds: str) -> Decimal:
     return sum((line.amount for line in lines if line.kind in kinds), ZERO)
-
-
-@dataclass(frozen=True)
-class CostImpact:
-    """What a plan or cycle change on `as_of` costs in base price, for `plan` to show."""
-
-    old_plan: str
-    new_plan: str
-    old_cycle: str
-    new_cycle: str
-    effective: date
-    period_start: date
-    period_end: date
-    old_base: Decimal  # the running period's base without the change
-    new_base: Decimal  # the same period's base with the change (incl. a yearly charge/credit)
-    delta: Decimal
-    note: str
-
-
-def monthly_cost_impact(
-    old: Terms, new: Terms, as_of: date, anchor: date, *, old_term_anchor: date | None = None
-) -> CostImpact:
-    """The base-price impact of changing from `old` to `new` on `as_of` (pure).
-
-    Monthly → monthly: the running period [p0, p1) is pro-rated: old price × days before the
-    change + new price × days from it, against the old plan's full price. Changes that involve
-    a yearly cycle start a new term on `as_of`: the new side is the new plan's first charge
-    (yearly price, or the monthly price of a full period), minus the credit for the unused days
-    of the old yearly term; the old side is what the old plan would charge in its period that
-    contains `as_of` (0 for a yearly plan outside its anniversary period).
-    """
-    p0, p1 = period_containing(anchor, as_of)
-    days = (p1 - p0).days
-    if old.cycle == MONTHLY and new.cycle == MONTHLY:
-        old_base = cents(Decimal(old.price_monthly))
-        before = (as_of - p0).days
-        new_base = prorate(Decimal(old.price_monthly), before, days) + prorate(
-            Decimal(new.price_monthly), days - before, days
-        )
-        note = f"pro-rated: {before} of {days} days on {old.plan}, {days - before} on {new.plan}"
-    else:
-        yearly_anchor = old_term_anchor or anchor
-        is_anniversary_period = old.cycle == YEARLY and _starts_term(yearly_anchor, p0)
-        if old.cycle == MONTHLY:
-            old_base = cents(Decimal(old.price_monthly))
-        else:
-            old_base = cents(Decimal(old.price_yearly)) if is_anniversary_period else ZERO
-        first = new.price_yearly if new.cycle == YEARLY else new.price_monthly
-        new_base = cents(Decimal(first))
-        note = f"new {new.cycle} term from {as_of}"
-        if old.cycle == YEARLY and not new.same_plan(old) and as_of > yearly_anchor:
-            t0, t1 = yearly_term_containing(yearly_anchor, date.fromordinal(as_of.toordinal() - 1))
-            unused = (t1 - as_of).days
-            if unused > 0:
-                credit = credit_line(Credit(old, unused, (t1 - t0).days, t0, t1))
-                new_base += credit.amount
-                note += f", credit {credit.amount} for {unused} unused days"
-        elif old.cycle == MONTHLY:
-            before = (as_of - p0).days
-            new_base += prorate(Decimal(old.price_monthly), before, days)
-            note += f", {before} of {days} days on {old.plan} pro-rated"
-    return CostImpact(
-        old.plan,
-        new.plan,
-        old.cycle,
-        new.cycle,
-        as_of,
-        p0,
-        p1,
-        old_base,
-        new_base,
-        new_base - old_base,
-        note,
-    )
-
-
-def _starts_term(anchor: date, day: date) -> bool:
-    k = (day.year - anchor.year) * 12 + day.month - anchor.month
-    return k >= 0 and k % 12 == 0 and add_months(anchor, k) == day
