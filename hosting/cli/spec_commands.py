@@ -154,6 +154,14 @@ def plans(app: App, as_json: bool) -> None:
 def can_deploy(app: App, tenant: str, kind: str, as_json: bool) -> None:
     """Whether TENANT may add a deployment of TYPE; if not, why."""
     decision = limits.can_deploy(app.spec, tenant, kind)
+    if decision.can_deploy:  # the product: at >= 100% storage, no new deployments
+        from dataclasses import replace
+
+        from hosting.metering.alerts import storage_refusal
+
+        refusal = storage_refusal(app.store_path, app.spec, tenant)
+        if refusal:
+            decision = replace(decision, can_deploy=False, reason=refusal)
     if as_json:
         echo_json(
             {

@@ -33,9 +33,15 @@ def level_for(percent: float) -> str:
     return FULL if percent >= 100 else WARNING if percent >= WARNING_PERCENT else OK
 
 
-def latest_storage(conn: duckdb.DuckDBPyConnection, tenant: str) -> list[tuple[object, ...]]:
+LatestRow = tuple[str, str, int, int | None, datetime]
+
+
+def latest_storage(conn: duckdb.DuckDBPyConnection, tenant: str) -> list[LatestRow]:
     """(deployment, storage_type, size_bytes, file_count, last_calculated) rows."""
-    return [tuple(r) for r in conn.execute(_LATEST, [tenant]).fetchall()]
+    return [
+        (str(r[0]), str(r[1]), int(r[2]), None if r[3] is None else int(r[3]), r[4])
+        for r in conn.execute(_LATEST, [tenant]).fetchall()
+    ]
 
 
 def _used_bytes(store_path: Path, tenant_id: str) -> int:
@@ -46,7 +52,7 @@ def _used_bytes(store_path: Path, tenant_id: str) -> int:
             rows = latest_storage(conn, tenant_id)
         except duckdb.CatalogException:
             return 0  # a store that was never migrated has no measurements
-    return sum(int(str(r[2])) for r in rows)
+    return sum(r[2] for r in rows)
 
 
 def storage_status(store_path: Path, spec: Spec, tenant_id: str) -> tuple[int, int, float, str]:
@@ -97,7 +103,7 @@ def check_alerts(store_path: Path, spec: Spec, *, today: date | None = None) -> 
         try:
             for tid, tenant in spec.tenants.items():
                 plan = spec.plan_of(tenant)
-                used = sum(int(str(r[2])) for r in latest_storage(conn, tid))
+                used = sum(r[2] for r in latest_storage(conn, tid))
                 limit = plan.storage_gb * GB
                 percent = used / limit * 100 if limit else (100.0 if used else 0.0)
                 level = level_for(percent)

@@ -171,7 +171,7 @@ def metrics_cycle(
                 except OSError as exc:
                     result.log_errors.append(f"{path}: {exc.strerror or exc}")
                     continue
-                logs_read = True
+                logs_read = logs_read or got.found
                 result.log_lines += got.lines
                 result.bad_log_lines += got.bad_lines
                 if got.offset is not None:

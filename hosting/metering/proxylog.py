@@ -49,6 +49,7 @@ class LogRead:
     offset: LogOffset | None = None
     lines: int = 0
     bad_lines: int = 0
+    found: bool = False  # the log exists (an edge is writing it)
 
 
 def normalize_host(host: str) -> str:
@@ -113,6 +114,7 @@ def read_new(path: Path, saved: LogOffset | None) -> LogRead:
     except FileNotFoundError:
         result.offset = saved  # not created yet (no request so far) or mid-rotation
         return result
+    result.found = True
     start = 0
     if saved is not None and saved.inode == st.st_ino:
         start = saved.offset if st.st_size >= saved.offset else 0  # else: truncated in place

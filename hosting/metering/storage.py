@@ -195,3 +195,43 @@ def _database(
         add(tid, did, "database", own + overhead, volume_files if readable else None)
     elif readable:
         add(tid, did, "database", volume_bytes, volume_files)
+
+
+def container_credentials(engine: Engine) -> Credentials:
+    """Credentials read from the database container itself (its POSTGRES_* environment and
+    published port), for when no other lookup is given. They stay in memory: never logged."""
+
+    def lookup(tenant: str, deployment: str) -> dict[str, Any] | None:
+        for c in engine.containers(all=False):
+            if (c.tenant, c.deployment, c.kind) != (tenant, deployment, "database"):
+                continue
+            info = engine.inspect(c.id)
+            env = dict(
+                item.split("=", 1)
+                for item in (info.get("Config") or {}).get("Env") or []
+                if "=" in item
+            )
+            if "POSTGRES_PASSWORD" not in env:
+                return None
+            settings = info.get("NetworkSettings") or {}
+            bound = ((settings.get("Ports") or {}).get("5432/tcp") or [None])[0]
+            if bound:
+                host = bound.get("HostIp") or "127.0.0.1"
+                host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+                host = "::1" if host == "::" else host
+                port = int(bound["HostPort"])
+            else:
+                nets = list((settings.get("Networks") or {}).values())
+                if not nets or not nets[0].get("IPAddress"):
+                    return None
+                host, port = nets[0]["IPAddress"], 5432
+            return {
+                "host": host,
+                "port": port,
+                "user": env.get("POSTGRES_USER", "postgres"),
+                "password": env["POSTGRES_PASSWORD"],
+                "dbname": env.get("POSTGRES_DB") or names.database_name(deployment),
+            }
+        return None
+
+    return lookup

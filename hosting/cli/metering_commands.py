@@ -1,0 +1,269 @@
+"""Metering commands: agent, meter [--once], meter import, metrics, storage."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hosting.cli import EXIT_INTERRUPTED, cli
+from hosting.cli.context import App
+from hosting.cli.output import echo_json, human_bytes, json_option, table, to_jsonable
+from hosting.errors import MeteringError, NotFoundError
+from hosting.metering.agent import Agent, AgentConfig, JobOutcome
+from hosting.metering.engine import Engine
+from hosting.metering.ingest import import_events
+from hosting.metering.queries import metrics_history, storage_info
+from hosting.metering.storage import container_credentials
+from hosting.spec.limits import tenant_or_error
+
+pass_app = click.make_pass_decorator(App)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def agent_options(func: F) -> F:
+    options = [
+        click.option("--metrics-interval", type=float, default=60.0, show_default=True,
+                     help="Seconds between metrics cycles."),
+        click.option("--health-interval", type=float, default=30.0, show_default=True,
+                     help="Seconds between health checks."),
+        click.option("--storage-interval", type=float, default=3600.0, show_default=True,
+                     help="Seconds between storage measurements (and alert checks)."),
+        click.option("--access-log", "access_logs", multiple=True, type=click.Path(),
+                     help="Edge JSON access log to read (repeatable) "
+                     "[default: STATE_DIR/edge/logs/access.log]."),
+        click.option("--edge-url", default="http://127.0.0.1:80", show_default=True,
+                     help="Where health probes reach the edge (with each deployment's Host)."),
+        click.option("--restart-after", type=click.IntRange(1, 1000), default=3,
+                     show_default=True, help="Restart after this many failed probes in a row."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _agent(app: App, opts: dict[str, Any], echo: bool) -> Agent:
+    spec = app.spec
+    logs = tuple(Path(p) for p in opts["access_logs"]) or (
+        app.state_dir / "edge" / "logs" / "access.log",
+    )
+    config = AgentConfig(
+        metrics_interval=opts["metrics_interval"],
+        health_interval=opts["health_interval"],
+        storage_interval=opts["storage_interval"],
+        access_logs=logs,
+        edge_url=opts["edge_url"],
+        restart_after=opts["restart_after"],
+    )
+    engine = Engine(spec.platform.docker.host)
+    return Agent(
+        spec,
+        app.store_path,
+        spec_dir=app.file_path.resolve().parent,
+        config=config,
+        engine=engine,
+        credentials=container_credentials(engine),
+        log_file=app.state_dir / "logs" / "agent.log",
+        echo=(lambda line: click.echo(line, err=True)) if echo else None,
+    )
+
+
+def _run_forever(agent: Agent) -> None:
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stop.set()  # finish the job in progress, then leave
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    agent.run(stop)
+    if received and received[0] == signal.SIGINT:
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+
+
+@cli.command()
+@agent_options
+@click.option("--quiet", is_flag=True, help="Log only to STATE_DIR/logs/agent.log.")
+@pass_app
+def agent(app: App, /, quiet: bool, **opts: Any) -> None:
+    """Run the metering agent: metrics, health, storage on their schedules, until stopped.
+
+    Log lines are JSON, on stderr and in STATE_DIR/logs/agent.log. SIGTERM or Ctrl-C end it
+    after the job in progress.
+    """
+    _run_forever(_agent(app, opts, echo=not quiet))
+
+
+def _render_outcomes(outcomes: list[JobOutcome]) -> None:
+    for o in outcomes:
+        if not o.ok:
+            click.echo(f"{o.job:<8} failed  {o.error}")
+            continue
+        s = o.summary
+        if o.job == "metrics":
+            text = f"{s['samples']} samples from {s['containers']} containers"
+            text += f", {s['log_lines']} access-log lines"
+        elif o.job == "health":
+            parts = [f"{s['statuses'].get(k, 0)} {k}" for k in ("healthy", "unhealthy", "unknown")]
+            text = ", ".join(parts)
+            for ref, detail in s["failing"].items():
+                text += f"; {ref}: {detail}"
+            if s["restarted"]:
+                text += f"; restarted {', '.join(s['restarted'])}"
+        else:
+            text = f"{s['samples']} measurements"
+            if s["alerts"]:
+                text += "; alerts: " + "; ".join(s["alerts"])
+            if s["errors"]:
+                text += "; errors: " + "; ".join(s["errors"])
+        click.echo(f"{o.job:<8} ok      {text} ({o.seconds:.2f} s)")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--once", is_flag=True, help="Run every collector once, then exit (cron, tests).")
+@agent_options
+@json_option
+@click.pass_context
+def meter(ctx: click.Context, /, once: bool, as_json: bool, **opts: Any) -> None:
+    """The metering agent: `meter --once` runs one cycle of every collector;
+    `meter` alone runs the agent like `hosting agent`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    app = ctx.find_object(App)
+    assert app is not None
+    if not once:
+        _run_forever(_agent(app, opts, echo=True))
+        return
+    outcomes = _agent(app, opts, echo=False).run_once()
+    if as_json:
+        echo_json({"jobs": [to_jsonable(o) for o in outcomes]})
+    else:
+        _render_outcomes(outcomes)
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        raise MeteringError(
+            "; ".join(f"{o.job}: {o.error}" for o in failed),
+            "the other collectors ran; see STATE_DIR/logs/agent.log",
+        )
+
+
+@meter.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@pass_app
+def meter_import(app: App, file: Path, as_json: bool) -> None:
+    """Import usage events (JSON Lines, SPEC section 4); ids seen before are skipped.
+
+    A file with a bad line imports nothing and names every bad line.
+    """
+    result = import_events(app.store_path, file, display_name=str(file))
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(
+        f"{file}: {result.events} events, {result.imported} imported, "
+        f"{result.skipped} skipped (already known)"
+    )
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    tenant, sep, deployment = ref.partition("/")
+    if not sep or not tenant or not deployment:
+        raise click.BadParameter(f"`{ref}` is not TENANT/DEPLOYMENT (e.g. acme/shop)")
+    return tenant, deployment
+
+
+def _fmt(value: Any, kind: str) -> str:
+    if value is None:
+        return "-"
+    if kind == "bytes":
+        return human_bytes(value)
+    if kind == "pct":
+        return f"{value:.1f}%"
+    if kind == "ms":
+        return f"{value:.1f} ms"
+    return str(value)
+
+
+@cli.command()
+@click.argument("ref", metavar="TENANT/DEPLOYMENT")
+@click.option("--hours", type=click.FloatRange(min=0, min_open=True), default=24.0,
+              show_default=True, help="How far back.")  # fmt: skip
+@json_option
+@pass_app
+def metrics(app: App, ref: str, hours: float, as_json: bool) -> None:
+    """Metrics history of a deployment (getMetrics)."""
+    tenant_id, deployment = _split_ref(ref)
+    tenant = tenant_or_error(app.spec, tenant_id)
+    if deployment not in tenant.deployments:
+        raise NotFoundError(
+            f"unknown deployment `{ref}`",
+            f"deployments of {tenant_id}: {', '.join(tenant.deployments) or 'none'}",
+        )
+    rows = metrics_history(app.store_path, tenant_id, deployment, hours)
+    if as_json:
+        echo_json({"deployment": ref, "hours": hours, "metrics": rows})
+        return
+    if not rows:
+        click.echo(f"{ref}: no metrics in the last {hours:g} hours (is the agent running?)")
+        return
+    kinds = {"cpu_usage": "pct", "memory_usage": "bytes", "bandwidth_in": "bytes",
+             "bandwidth_out": "bytes", "response_time_avg": "ms"}  # fmt: skip
+    headers = ["time (UTC)", "CPU", "memory", "in", "out", "requests", "avg time", "errors"]
+    keys = ["cpu_usage", "memory_usage", "bandwidth_in", "bandwidth_out", "requests_count",
+            "response_time_avg", "error_count"]  # fmt: skip
+    body = [
+        [r["timestamp"].strftime("%Y-%m-%d %H:%M:%S")]
+        + [_fmt(r[k], kinds.get(k, "")) for k in keys]
+        for r in rows
+    ]
+    click.echo(table(headers, body, right=range(1, 8)))
+    cpus = [r["cpu_usage"] for r in rows if r["cpu_usage"] is not None]
+    out = sum(r["bandwidth_out"] or 0 for r in rows)
+    reqs = sum(r["requests_count"] or 0 for r in rows)
+    avg = f"{sum(cpus) / len(cpus):.2f}%" if cpus else "-"
+    click.echo(f"\n{len(rows)} samples · avg CPU {avg} · out {human_bytes(out)} · {reqs} requests")
+
+
+@cli.command()
+@click.argument("ref", metavar="[TENANT[/DEPLOYMENT]]", required=False)
+@json_option
+@pass_app
+def storage(app: App, ref: str | None, as_json: bool) -> None:
+    """Storage by deployment and type, the tenant's total and the plan's limit."""
+    tenant_id = deployment = None
+    if ref:
+        tenant_id, _, deployment = ref.partition("/")
+        tenant = tenant_or_error(app.spec, tenant_id)
+        if deployment and deployment not in tenant.deployments:
+            raise NotFoundError(f"unknown deployment `{ref}`")
+    infos = storage_info(app.store_path, app.spec, tenant_id, deployment or None)
+    if as_json:
+        echo_json({"tenants": infos})
+        return
+    for i, info in enumerate(infos):
+        if i:
+            click.echo()
+        click.echo(
+            f"{info.tenant} · plan {info.plan} · {human_bytes(info.total_bytes)} of "
+            f"{human_bytes(info.limit_bytes)} ({info.percent:.1f}%) · {info.level}"
+        )
+        if info.storage:
+            rows = [
+                [r.deployment, r.storage_type, human_bytes(r.size_bytes),
+                 "-" if r.file_count is None else r.file_count,
+                 r.last_calculated.strftime("%Y-%m-%d %H:%M")]
+                for r in info.storage
+            ]  # fmt: skip
+            click.echo(table(["deployment", "type", "size", "files", "measured (UTC)"], rows,
+                             right=(2, 3)))  # fmt: skip
+        else:
+            click.echo("  no measurements yet (run `hosting meter --once` or the agent)")
+        for a in info.alerts:
+            click.echo(f"  {a.level}: {a.message}")

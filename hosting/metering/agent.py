@@ -1,0 +1,170 @@
+"""The agent: metrics every 60 s, health every 30 s, storage (and alerts) every hour, all
+configurable. Each job runs on its own: one that fails is logged and retried at its next
+turn while the others go on. A stop request (SIGTERM/SIGINT, set by the CLI) ends the loop
+after the job in progress. The store is opened per job write and never held in between.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hosting.errors import HostingError
+from hosting.metering.alerts import check_alerts
+from hosting.metering.containers import ContainerReader
+from hosting.metering.engine import Engine, EngineUnreachable
+from hosting.metering.health import health_cycle
+from hosting.metering.metrics import metrics_cycle
+from hosting.metering.storage import Credentials, storage_cycle
+from hosting.spec.models import Spec
+
+JOBS = ("metrics", "health", "storage")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    metrics_interval: float = 60.0
+    health_interval: float = 30.0
+    storage_interval: float = 3600.0
+    access_logs: tuple[Path, ...] = ()
+    edge_url: str = "http://127.0.0.1:80"
+    restart_after: int = 3
+
+
+@dataclass
+class JobOutcome:
+    job: str
+    ok: bool
+    seconds: float
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+LogSink = Callable[[str], None]
+
+
+class Agent:
+    def __init__(
+        self,
+        spec: Spec,
+        store_path: Path,
+        *,
+        spec_dir: Path,
+        config: AgentConfig | None = None,
+        engine: Engine | None = None,
+        credentials: Credentials | None = None,
+        log_file: Path | None = None,
+        echo: LogSink | None = None,
+    ) -> None:
+        self.spec = spec
+        self.store_path = store_path
+        self.spec_dir = spec_dir
+        self.config = config or AgentConfig()
+        self.engine = engine or Engine(spec.platform.docker.host)
+        self.credentials = credentials
+        self.log_file = log_file
+        self.echo = echo
+        self.reader = ContainerReader(self.engine, frozenset(spec.tenants))
+        self._engine_down = False
+
+    # --- structured log lines: one JSON object per line, to the file and the echo sink ---
+    def log(self, level: str, event: str, **fields: Any) -> None:
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        line = json.dumps({"ts": stamp, "level": level, "event": event, **fields}, default=str)
+        if self.log_file is not None:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_file.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+        if self.echo is not None:
+            self.echo(line)
+
+    def _metrics(self) -> dict[str, Any]:
+        r = metrics_cycle(self.store_path, self.reader, self.spec, self.config.access_logs)
+        return asdict(r)
+
+    def _health(self) -> dict[str, Any]:
+        results = health_cycle(
+            self.store_path,
+            self.engine,
+            self.spec,
+            edge_url=self.config.edge_url,
+            restart_after=self.config.restart_after,
+        )
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        restarted = [f"{r.tenant}/{r.deployment}" for r in results if r.restarted]
+        failing = {
+            f"{r.tenant}/{r.deployment}": r.detail for r in results if r.status == "unhealthy"
+        }
+        return {"checked": len(results), "statuses": counts, "failing": failing,
+                "restarted": restarted}  # fmt: skip
+
+    def _storage(self) -> dict[str, Any]:
+        r = storage_cycle(
+            self.store_path,
+            self.engine,
+            self.spec,
+            spec_dir=self.spec_dir,
+            credentials=self.credentials,
+        )
+        alerts = check_alerts(self.store_path, self.spec)
+        return {
+            "samples": r.samples,
+            "errors": r.errors,
+            "alerts": [f"{a.tenant} {a.kind} {a.level}: {a.message}" for a in alerts],
+        }
+
+    def run_job(self, job: str) -> JobOutcome:
+        fn = {"metrics": self._metrics, "health": self._health, "storage": self._storage}[job]
+        started = time.monotonic()
+        try:
+            summary = fn()
+        except EngineUnreachable as exc:
+            if not self._engine_down:
+                self.log("error", "docker_unreachable", job=job, error=exc.message, hint=exc.hint)
+            self._engine_down = True
+            return JobOutcome(job, False, time.monotonic() - started, error=exc.message)
+        except HostingError as exc:
+            self.log("error", "job_failed", job=job, error=exc.message)
+            return JobOutcome(job, False, time.monotonic() - started, error=exc.message)
+        except Exception as exc:  # one collector's bug must not stop the others
+            text = f"{type(exc).__name__}: {exc}"
+            self.log("error", "job_failed", job=job, error=text, trace=traceback.format_exc())
+            return JobOutcome(job, False, time.monotonic() - started, error=text)
+        if self._engine_down:
+            self._engine_down = False
+            self.log("info", "docker_recovered", job=job)
+        seconds = time.monotonic() - started
+        self.log("info", job, seconds=round(seconds, 3), **summary)
+        return JobOutcome(job, True, seconds, summary)
+
+    def run_once(self) -> list[JobOutcome]:
+        return [self.run_job(job) for job in JOBS]
+
+    def run(self, stop: threading.Event) -> None:
+        intervals = {
+            "metrics": self.config.metrics_interval,
+            "health": self.config.health_interval,
+            "storage": self.config.storage_interval,
+        }
+        self.log("info", "agent_started", **{f"{k}_interval": v for k, v in intervals.items()})
+        due = dict.fromkeys(JOBS, time.monotonic())
+        while not stop.is_set():
+            now = time.monotonic()
+            for job in JOBS:
+                if stop.is_set():
+                    break
+                if due[job] <= now:
+                    self.run_job(job)
+                    # Fixed rate, but never a burst of catch-up runs after a slow cycle.
+                    due[job] = max(due[job] + intervals[job], time.monotonic())
+            stop.wait(max(0.0, min(due.values()) - time.monotonic()))
+        self.log("info", "agent_stopped")

@@ -1,0 +1,86 @@
+"""Reads for the CLI and other areas: metrics history (getMetrics), storage per deployment
+and type with the tenant's total and plan limit (getStorageInfo, getUserStorageTotal)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from hosting.metering.alerts import GB, Alert, latest_storage, level_for, open_alerts
+from hosting.metering.samples import METRICS
+from hosting.spec.models import Spec
+from hosting.store import connect, rows_as_dicts
+
+
+def metrics_history(
+    store_path: Path, tenant: str, deployment: str, hours: float, *, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Samples of the last `hours`, oldest first, with the product document's field names."""
+    end = now or datetime.now(UTC).replace(tzinfo=None)
+    start = end - timedelta(hours=hours)
+    with connect(store_path, read_only=True) as conn:
+        try:
+            cur = conn.execute(
+                'SELECT "timestamp", ' + ", ".join(METRICS) + " FROM deployment_metrics"
+                ' WHERE tenant = ? AND deployment = ? AND "timestamp" >= ? AND "timestamp" <= ?'
+                ' ORDER BY "timestamp", event_id',
+                [tenant, deployment, start, end],
+            )
+        except duckdb.CatalogException:
+            return []
+        return rows_as_dicts(cur)
+
+
+@dataclass
+class StorageRow:
+    deployment: str
+    storage_type: str
+    size_bytes: int
+    file_count: int | None
+    last_calculated: datetime
+
+
+@dataclass
+class TenantStorage:
+    tenant: str
+    plan: str
+    total_bytes: int
+    limit_bytes: int
+    percent: float
+    level: str
+    storage: list[StorageRow] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+
+def storage_info(
+    store_path: Path, spec: Spec, tenant: str | None = None, deployment: str | None = None
+) -> list[TenantStorage]:
+    tenants = [tenant] if tenant else list(spec.tenants)
+    out = []
+    with connect(store_path) as conn:
+        for tid in tenants:
+            t = spec.tenants[tid]
+            plan = spec.plan_of(t)
+            rows = [StorageRow(*r) for r in latest_storage(conn, tid)]
+            total = sum(r.size_bytes for r in rows)
+            limit = plan.storage_gb * GB
+            percent = total / limit * 100 if limit else (100.0 if total else 0.0)
+            if deployment:
+                rows = [r for r in rows if r.deployment == deployment]
+            out.append(
+                TenantStorage(
+                    tid,
+                    plan.name,
+                    total,
+                    limit,
+                    round(percent, 2),
+                    level_for(percent),
+                    rows,
+                    open_alerts(conn, tid),
+                )
+            )
+    return out
