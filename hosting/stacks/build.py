@@ -37,6 +37,8 @@ def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> N
     networks: dict[str, TenantNetwork] = {}
     for tid, tenant in spec.tenants.items():
         networks[tid] = net = TenantNetwork(platform, tid, root)
+        # What `plan` compares against next time: the tenant's plan and cycle as applied.
+        pulumi.export(tid, {"plan": tenant.plan, "billing_cycle": tenant.billing_cycle})
         for did, dep in tenant.deployments.items():
             key = f"{tid}/{did}"
             status = "stopped" if dep.stopped else "running"

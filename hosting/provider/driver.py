@@ -1,0 +1,236 @@
+"""Automation API driver: one stack per platform, local file backend in the state directory,
+passphrase secrets, inline program. Everything pulumi is imported lazily in here."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hosting.edge.caddy import build_config, push_config
+from hosting.errors import ConcurrentUpdateError, ProviderError, SecretError
+from hosting.provider import engine
+from hosting.provider.events import Collector, Step
+from hosting.spec.models import Spec
+from hosting.stacks.containers import EDGE_CA_ROOT
+from hosting.stacks.settings import (
+    DatabaseAccess,
+    ProgramSettings,
+    ensure_databases,
+    resolve_secrets,
+)
+
+STACK = "hosting"
+DATABASES_KEY = "hosting:databases"  # secret JSON: {"tenant/deployment": {user, password, port}}
+
+
+@dataclass
+class Result:
+    steps: list[Step]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    diagnostics: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.steps)
+
+
+def verified_domains(spec: Spec, state_dir: Path) -> frozenset[str]:
+    """Custom domains whose DNS records are verified. The domains module provides
+    `hosting.edge.domains.verified_domains(spec, state_dir)`; until it exists, none are."""
+    try:
+        from hosting.edge import domains  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        return frozenset()
+    fn = getattr(domains, "verified_domains", None)
+    if fn is None:
+        return frozenset()
+    return frozenset(fn(spec, state_dir))
+
+
+class Driver:
+    def __init__(
+        self,
+        spec: Spec,
+        *,
+        state_dir: Path,
+        base_dir: Path,
+        backend: str | None = None,
+        passphrase: str | None = None,
+        on_step: Callable[[Step], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.state_dir = state_dir.resolve()
+        self.base_dir = base_dir.resolve()
+        self.backend = backend or f"file://{self.state_dir / 'pulumi'}"
+        self.passphrase = passphrase
+        self.on_step = on_step
+        self._stack_obj: Any = None
+
+    # -- workspace ---------------------------------------------------------------------
+    def _stack(self, keep_data: bool = True, settings: ProgramSettings | None = None) -> Any:
+        cmd = engine.command(self.state_dir)  # EngineMissingError before anything else
+        from pulumi import automation as auto
+
+        from hosting.stacks import program
+
+        if self.passphrase is None:
+            raise SecretError(
+                "no passphrase for the stack's secrets",
+                "set HOSTING_PASSPHRASE (it encrypts database passwords and secret env vars)",
+            )
+        if self.backend.startswith("file://"):
+            Path(self.backend[len("file://") :]).mkdir(parents=True, exist_ok=True)
+        work = self.state_dir / "work"
+        work.mkdir(parents=True, exist_ok=True)
+        project = auto.ProjectSettings(
+            name=self.spec.platform.name,
+            runtime="python",
+            backend=auto.ProjectBackend(url=self.backend),
+        )
+        opts = auto.LocalWorkspaceOptions(
+            work_dir=str(work),
+            pulumi_home=str(engine.pulumi_home(self.state_dir)),
+            env_vars={
+                "PULUMI_BACKEND_URL": self.backend,
+                "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
+                "PULUMI_SKIP_UPDATE_CHECK": "true",
+            },
+            secrets_provider="passphrase",
+            project_settings=project,
+            pulumi_command=cmd,
+        )
+        prog = program(self.spec, settings, keep_data=keep_data) if settings else (lambda: None)
+        try:
+            return auto.create_or_select_stack(
+                STACK, project_name=self.spec.platform.name, program=prog, opts=opts
+            )
+        except auto.CommandError as exc:
+            raise ProviderError(_first_error(str(exc))) from None
+
+    def _settings(self, stack: Any, *, persist: bool) -> ProgramSettings:
+        existing: dict[str, DatabaseAccess] = {}
+        config = stack.get_all_config()
+        if DATABASES_KEY in config:
+            raw = json.loads(config[DATABASES_KEY].value)
+            existing = {k: DatabaseAccess(**v) for k, v in raw.items()}
+        databases = ensure_databases(self.spec, existing)
+        if persist and databases != existing:
+            from pulumi import automation as auto
+
+            blob = json.dumps({k: v.__dict__ for k, v in sorted(databases.items())})
+            stack.set_config(DATABASES_KEY, auto.ConfigValue(value=blob, secret=True))
+        for sub in ("edge/admin", "edge/logs", "logs/build"):
+            (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+        return ProgramSettings(
+            databases=databases,
+            secret_values=resolve_secrets(self.spec, self.base_dir),
+            state_dir=self.state_dir,
+            base_dir=self.base_dir,
+            verified_domains=verified_domains(self.spec, self.state_dir),
+        )
+
+    def _prepared(self, *, persist: bool, keep_data: bool = True) -> Any:
+        stack = self._stack()
+        settings = self._settings(stack, persist=persist)
+        from pulumi import automation as auto
+
+        from hosting.stacks import program
+
+        # The program needs the persisted settings, which need the stack: swap it in.
+        stack.workspace.program = program(self.spec, settings, keep_data=keep_data)
+        assert isinstance(stack, auto.Stack)
+        stack.workspace.install_plugin("docker", f"v{engine.docker_plugin_version()}")
+        return stack
+
+    # -- operations --------------------------------------------------------------------
+    def preview(self) -> Result:
+        stack = self._prepared(persist=False)
+        collector = Collector(self.on_step)
+        self._run(lambda: stack.preview(on_event=collector, diff=False))
+        return Result(collector.changes(), diagnostics=collector.diagnostics)
+
+    def previous_outputs(self) -> dict[str, Any]:
+        """Outputs of the last `apply` (empty before the first)."""
+        try:
+            stack = self._stack()
+            return {k: v.value for k, v in stack.outputs().items()}
+        except ProviderError:
+            return {}
+
+    def up(self, targets: list[str] | None = None) -> Result:
+        stack = self._prepared(persist=True)
+        collector = Collector(self.on_step)
+        res = self._run(lambda: stack.up(on_event=collector, target=targets))
+        outputs = {k: v.value for k, v in res.outputs.items()}
+        self.load_edge()
+        return Result(collector.changes(), outputs, collector.diagnostics)
+
+    def destroy(self, *, delete_data: bool = False) -> Result:
+        stack = self._prepared(persist=False, keep_data=not delete_data)
+        collector = Collector(self.on_step)
+        if delete_data:
+            # retain_on_delete is recorded at `up`: refresh the option before deleting.
+            self._run(lambda: stack.up(on_event=None))
+        self._run(lambda: stack.destroy(on_event=collector))
+        return Result(collector.changes(), diagnostics=collector.diagnostics)
+
+    def refresh(self) -> Result:
+        stack = self._prepared(persist=False)
+        collector = Collector(self.on_step)
+        self._run(lambda: stack.refresh(on_event=collector))
+        return Result(collector.changes(), diagnostics=collector.diagnostics)
+
+    def outputs(self) -> dict[str, Any]:
+        stack = self._stack()
+        return {k: v.value for k, v in stack.outputs().items()}
+
+    def load_edge(self, timeout_s: float = 30.0) -> None:
+        """Push the routes through the admin socket (graceful: no request dropped)."""
+        config = build_config(
+            self.spec,
+            verified_domains=verified_domains(self.spec, self.state_dir),
+            ca_root_path=EDGE_CA_ROOT,
+        )
+        sock = self.state_dir / "edge" / "admin" / "admin.sock"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                push_config(f"unix://{sock}", config)
+                return
+            except ProviderError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def _run(self, op: Callable[[], Any]) -> Any:
+        from pulumi import automation as auto
+
+        try:
+            return op()
+        except auto.ConcurrentUpdateError:
+            lock_dir = self.backend.removeprefix("file://") + "/.pulumi/locks"
+            raise ConcurrentUpdateError(
+                "another apply, destroy or refresh holds the stack lock",
+                f"wait for it to finish; if none is running, remove the stale lock in {lock_dir}",
+            ) from None
+        except auto.CommandError as exc:
+            raise ProviderError(_first_error(str(exc))) from None
+
+
+def _first_error(text: str) -> str:
+    """The engine's first `error:` line (Pulumi masks secrets as [secret] in its output)."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("error:"):
+            return "deployment engine: " + stripped[len("error:") :].strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return "deployment engine failed: " + (lines[-1] if lines else "no output")
+
+
+def passphrase_from_env() -> str | None:
+    return os.environ.get("HOSTING_PASSPHRASE") or os.environ.get("PULUMI_CONFIG_PASSPHRASE")
