@@ -6,34 +6,22 @@ Each function takes an open connection and returns plain tuples/dicts; no view l
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import duckdb
 
+from hosting.billing import periods
+
 BUCKETS = (300, 900, 3600, 3 * 3600, 6 * 3600, 86400)
 MAX_BUCKETS = 200
 
 
-def _add_months(anchor_day: int, year: int, month: int, months: int) -> date:
-    month0 = month - 1 + months
-    y, m = year + month0 // 12, month0 % 12 + 1
-    return date(y, m, min(anchor_day, calendar.monthrange(y, m)[1]))
-
-
 def billing_period(started: date, as_of: date) -> tuple[date, date]:
-    """The monthly period [start, end) that contains `as_of` (SPEC section 3: anchor day =
-    `started`'s day, a 31st anchor falls on the last day of shorter months)."""
-    if as_of < started:
-        return started, _add_months(started.day, started.year, started.month, 1)
-    months = (as_of.year - started.year) * 12 + as_of.month - started.month
-    start = _add_months(started.day, started.year, started.month, months)
-    if start > as_of:
-        months -= 1
-        start = _add_months(started.day, started.year, started.month, months)
-    return start, _add_months(started.day, started.year, started.month, months + 1)
+    """The monthly period [start, end) that contains `as_of`, from the tenant's anchor day
+    (billing's own rule); the first period when `as_of` is before the start."""
+    return periods.period_containing(started, max(as_of, started))
 
 
 def bucket_seconds(start: datetime, end: datetime) -> int:

@@ -113,7 +113,9 @@ def storage_chart(
             pts.append((end, prev))
         return pts
 
-    series = [("total", stepped(None, None))] + [(k, stepped(None, k)) for k in kinds]
+    series = [(k, stepped(None, k)) for k in kinds]
+    if len(kinds) > 1:
+        series.insert(0, ("total", stepped(None, None)))
     now = states[-1]
     return charts.line_chart(
         "Storage by type",
@@ -240,7 +242,7 @@ def _health_tracks(
     for dep, when, status in checks:
         by_dep.setdefault(dep, []).append((when, status))
     tracks = []
-    for dep, rows in sorted(by_dep.items()):
+    for dep, rows in by_dep.items():
         merged: list[tuple[datetime, datetime, str]] = []
         for i, (when, status) in enumerate(rows):
             until = rows[i + 1][0] if i + 1 < len(rows) else end
@@ -287,8 +289,13 @@ def usage_report(
     projected: InvoiceView | None = None,
     projected_note: str = "",
 ) -> UsageReport:
+    """`projected`, when billing has one, also fixes the period: billing knows the anchor
+    from the subscription history (a yearly plan change moves it); the file does not."""
     plan = spec.plan_of(tenant)
-    p_start, p_end = data.billing_period(tenant.started, as_of)
+    if projected is not None:
+        p_start, p_end = projected.period_start, projected.period_end
+    else:
+        p_start, p_end = data.billing_period(tenant.started, as_of)
     start = _midnight(p_start)
     end = min(_midnight(as_of + timedelta(days=1)), _midnight(p_end))
     size = data.bucket_seconds(start, end)
@@ -338,6 +345,7 @@ def usage_report(
     bw_limit = plan.bandwidth_gb * GB
 
     checks = data.health_checks(conn, tenant_id, start, end)
+    order = {name: i for i, name in enumerate(names)}
     stored = data.stored_alerts(conn, tenant_id, start, end) or []
     alerts = [_alert_view(r) for r in stored]
     recorded = {(a.subject, a.level) for a in alerts}
@@ -383,7 +391,11 @@ def usage_report(
         storage_chart=storage_chart(timeline, start, end, limit),
         bandwidth_out_total=bw_out,
         bandwidth_limit=bw_limit,
-        health=_health_tracks(checks or [], start, end),
+        health=_health_tracks(
+            sorted(checks or [], key=lambda c: (order.get(c[0], len(order)), c[0], c[1])),
+            start,
+            end,
+        ),
         health_available=bool(checks),
         alerts=tuple(alerts),
         projected=projected,
