@@ -19,7 +19,13 @@ from hosting.billing import schedule
 from hosting.billing.money import GB, div, mul
 from hosting.billing.pricing import Line, Usage, cost_of, price_period, total
 from hosting.billing.schedule import HistoryRow, Period
-from hosting.billing.subscriptions import check_as_of, load_history, plan_sync, require_tenant
+from hosting.billing.subscriptions import (
+    check_as_of,
+    load_history,
+    plan_sync,
+    require_tenant,
+    utcnow,
+)
 from hosting.billing.usage import Window, aggregate, midnight, storage_level
 from hosting.errors import BillingError
 from hosting.spec.models import Spec
@@ -79,7 +85,10 @@ def current_period(tenant: str, rows: list[HistoryRow], day: date) -> Period | N
 
 def _usage(conn: duckdb.DuckDBPyConnection, period: Period, day: date) -> CurrentUsage:
     start, end = midnight(period.start), midnight(period.end)
-    cutoff = min(midnight(day + timedelta(days=1)), end)
+    # Today's usage so far ends now, not at midnight: the rate must not count hours to come.
+    now = utcnow()
+    day_end = now if day == now.date() else midnight(day + timedelta(days=1))
+    cutoff = max(min(day_end, end), start + timedelta(seconds=1))
     so_far_w = Window(period.tenant, start, cutoff, cutoff)
     (raw,) = aggregate(conn, [so_far_w])
     so_far = raw.usage(so_far_w)

@@ -374,7 +374,24 @@ def list_invoices(
         clauses.append(f"status = ${len(params)}")
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     with store.connect(store_path) as conn:
+        if tenant is not None:
+            _require_known(conn, tenant)
         return _read(conn, where, params)
+
+
+def _require_known(conn: duckdb.DuckDBPyConnection, tenant: str) -> None:
+    """A tenant billing has never heard of is a typo, not an empty list."""
+    known = {
+        r[0]
+        for r in conn.execute(
+            "SELECT tenant FROM subscriptions UNION SELECT tenant FROM billing_invoices"
+        ).fetchall()
+    }
+    if tenant not in known:
+        raise NotFoundError(
+            f"unknown tenant `{tenant}`",
+            f"tenants with a billing history: {', '.join(sorted(known)) or 'none yet'}",
+        )
 
 
 def mark(store_path: Path, number: str, status: str) -> Invoice:

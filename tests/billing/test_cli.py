@@ -153,6 +153,8 @@ def test_show_mark_and_json_shape(tmp_path: Path) -> None:
         (("invoice", "run", "--as-of", "2999-01-01"), "error: as-of date 2999-01-01 is in the"),
         (("subscription", "sync", "--as-of", "2999-01-01"), "error: as-of date 2999-01-01"),
         (("invoice", "show", "INV-20250101-000042"), "error: no invoice numbered"),
+        (("invoice", "list", "--tenant", "nobody"), "error: unknown tenant `nobody`"),
+        (("invoice", "mark", "INV-20250101-000042", "paid"), "error: no invoice numbered"),
     ],
 )
 def test_clear_errors_change_nothing(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
