@@ -435,6 +435,15 @@ def _tips(
                     "`stopped: true` keeps its data and configuration and frees its resources.",
                 )
             )
+    if limit and total >= limit:
+        tips.append(
+            Tip(
+                "Storage is full",
+                f"{fmt_bytes(total)} is {100 * total / limit:.0f}% of the plan's "
+                f"{fmt_bytes(limit)}: `hosting apply` refuses changes for this tenant until "
+                "it is below 100%. Clear logs or cache, or move to a plan with more storage.",
+            )
+        )
     days = days_until_limit(timeline, now, limit)
     if days is not None:
         when = (now + timedelta(days=days)).date()

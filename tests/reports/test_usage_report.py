@@ -59,6 +59,7 @@ def test_usage_report_alert_and_health_fallback(realistic_dir: Path) -> None:
     assert "2026-11-10 03:00 UTC 90% storage storage at 90% of the plan" in text
     assert "2026-11-17 03:00 UTC 100% storage storage full: writes may fail" in text
     assert "is over the plan's" not in text
+    assert "Storage is full 1.0 GB is 103% of the plan's 1.0 GB" in text
     assert "No health data yet" in text  # evil has no probes
 
 
