@@ -184,7 +184,9 @@ WITH checked AS (
     SELECT line_no, valid, jt, keys_ok, f.id AS id, f.deployment AS dep,
         TRY_CAST(f.time AS TIMESTAMPTZ) AS tz, f.time AS tm, f.metric AS metric,
         f.storage_type AS st, regexp_full_match(f.value, '-?[0-9][0-9.eE+-]*') AS v_ok,
-        TRY_CAST(f.value AS DOUBLE) AS vd, TRY_CAST(f.value AS BIGINT) AS vi
+        TRY_CAST(f.value AS DOUBLE) AS vd,
+        CASE WHEN regexp_full_match(f.value, '-?[0-9]+') THEN TRY_CAST(f.value AS BIGINT) END
+            AS vi
     FROM fields
 )
 SELECT line_no, id, dep, metric, st, vd,

@@ -98,9 +98,10 @@ def _read_complete_lines(path: Path, start: int, into: LogRead) -> int:
 
 def _find_by_inode(folder: Path, inode: int) -> Path | None:
     try:
-        for entry in os.scandir(folder):
-            if entry.is_file(follow_symlinks=False) and entry.inode() == inode:
-                return Path(entry.path)
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False) and entry.inode() == inode:
+                    return Path(entry.path)
     except OSError:
         return None
     return None

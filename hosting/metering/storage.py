@@ -46,7 +46,8 @@ def walk(path: Path) -> tuple[int, int]:
     while stack:
         current = stack.pop()
         try:
-            entries = list(os.scandir(current))
+            with os.scandir(current) as it:
+                entries = list(it)
         except OSError:
             continue
         for entry in entries:
