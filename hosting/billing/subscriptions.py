@@ -177,8 +177,8 @@ def plan_sync(
             pending.history.append(_row(tid, seq, sub, effective, "start", terms))
             pending.changes.append(Change(tid, "start", effective, sub, terms.plan, terms.cycle))
             continue
-        if only_new or as_of is None or last is None:
-            continue
+        if only_new or as_of is None or last is None or not active:
+            continue  # nothing to change, or an ended tenant still absent from the file
         current = _current_terms(rows)
         sub = last.subscription_id
         start = _start_of(rows, sub)

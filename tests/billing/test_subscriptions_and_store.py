@@ -40,6 +40,8 @@ def test_sync_records_start_change_and_end(tmp_path: Path) -> None:
     )
     assert again.changes == []
     subscriptions.sync(db, make_spec({}), date(2025, 4, 2))
+    # Still gone on a later sync: nothing more is recorded.
+    assert subscriptions.sync(db, make_spec({}), date(2025, 5, 2)).changes == []
     assert history(db, "a") == [
         (date(2025, 1, 10), "start", "starter", "monthly"),
         (date(2025, 3, 5), "change", "pro", "monthly"),
