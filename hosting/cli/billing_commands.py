@@ -87,7 +87,14 @@ class _SubscriptionGroup(click.Group):
 
 @cli.group(cls=_SubscriptionGroup)
 def subscription() -> None:
-    """A tenant's subscription (`subscription TENANT`) or `subscription sync`."""
+    """A tenant's subscription, or record the file's changes.
+
+    \b
+    hosting subscription TENANT [--as-of DATE] [--json]
+        plan, cycle, current period, limits, usage so far, projected cost, history
+    hosting subscription sync [--as-of DATE] [--json]
+        record new tenants, plan/cycle changes (on DATE) and removed tenants
+    """
 
 
 @subscription.command("show", hidden=True)
