@@ -1,0 +1,439 @@
+"""Commands that change or read the running platform: plan, apply, destroy, refresh, status,
+credentials, logs, engine install. Pulumi is imported only inside the provider, when a command
+runs, so `hosting validate` stays fast."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import click
+
+from hosting.cli import cli
+from hosting.cli.context import App
+from hosting.cli.output import echo_json, json_option, table
+from hosting.errors import LimitError, NotFoundError, UsageError
+from hosting.spec import limits, names
+from hosting.spec.models import DatabaseDeployment, Spec
+
+pass_app = click.make_pass_decorator(App)
+
+SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "import": "=", "read": ">"}
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+def _passphrase() -> str | None:
+    from hosting.provider.driver import passphrase_from_env
+
+    value = passphrase_from_env()
+    if value is None and sys.stdin.isatty():
+        value = click.prompt("Passphrase for the stack's secrets", hide_input=True)
+    return value
+
+
+def _driver(app: App, *, live: bool = True) -> Any:
+    from hosting.provider.driver import Driver
+    from hosting.provider.engine import command
+
+    command(app.state_dir)  # a missing engine is the first thing a user hears about
+    return Driver(
+        app.spec,
+        state_dir=app.state_dir,
+        base_dir=app.file_path.resolve().parent,
+        backend=app.backend,
+        passphrase=_passphrase(),
+        on_step=_show_step if live else None,
+    )
+
+
+def _show_step(step: Any) -> None:
+    # Plain lines on stderr: readable on a terminal and in CI logs alike.
+    if step.status in ("done", "failed"):
+        mark = SYMBOL.get(step.op, " ")
+        tail = f" ({step.elapsed_s:.1f}s)" if step.elapsed_s else ""
+        word = "FAILED " if step.status == "failed" else ""
+        click.echo(f"  {mark} {word}{step.op:<8} {step.kind:<9} {step.name}{tail}", err=True)
+
+
+def _tenant_filter(spec: Spec, tenant: str | None) -> None:
+    if tenant is not None:
+        limits.tenant_or_error(spec, tenant)
+
+
+def _deployment(spec: Spec, ref: str) -> tuple[str, str, Any]:
+    tid, _, did = ref.partition("/")
+    if not did:
+        raise UsageError(f"`{ref}` is not TENANT/DEPLOYMENT", "e.g. acme/shop")
+    tenant = limits.tenant_or_error(spec, tid)
+    if did not in tenant.deployments:
+        known = ", ".join(tenant.deployments) or "none"
+        raise NotFoundError(f"unknown deployment `{ref}`", f"{tid} has: {known}")
+    return tid, did, tenant.deployments[did]
+
+
+def refusals(app: App, tenant_filter: str | None) -> list[str]:
+    """Why apply must not run, per tenant: over a plan limit, or storage at ≥ 100%."""
+    spec = app.spec
+    out: list[str] = []
+    for tid, tenant in spec.tenants.items():
+        if tenant_filter is not None and tid != tenant_filter:
+            continue
+        for use in limits.usage(spec, tenant).values():
+            if use.used > use.allowed:
+                out.append(
+                    f"{tid}: Limit exceeded: {use.used}/{use.allowed} {limits.NOUN[use.kind]}"
+                )
+        reason = _storage_refusal(app, tid)
+        if reason:
+            out.append(f"{tid}: {reason}")
+    return out
+
+
+def _storage_refusal(app: App, tenant: str) -> str | None:
+    try:
+        from hosting.metering.alerts import storage_refusal
+    except ImportError:  # metering not installed: no measurements, nothing to refuse
+        return None
+    if not app.store_path.exists():
+        return None
+    return storage_refusal(app.store_path, app.spec, tenant)
+
+
+# -- plan -------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--tenant", help="Only this tenant's changes.")
+@pass_app
+def plan(app: App, detailed_exitcode: bool, fmt: str, tenant: str | None) -> None:
+    """Preview: changes per resource, grouped by tenant and deployment, with plan usage and
+    cost impact."""
+    from hosting.provider.changes import report
+
+    spec = app.spec
+    _tenant_filter(spec, tenant)
+    driver = _driver(app, live=False)
+    previous = driver.previous_outputs()
+    result = driver.preview()
+    rep = report(spec, result.steps, previous, tenant)
+    if fmt == "json":
+        echo_json(_plan_json(rep))
+    else:
+        click.echo(_plan_text(rep, markdown=fmt == "markdown"))
+    if detailed_exitcode and rep.changed:
+        raise click.exceptions.Exit(2)
+
+
+def _plan_json(rep: Any) -> dict[str, Any]:
+    def steps(items: list[Any]) -> list[dict[str, Any]]:
+        return [{"resource": s.name, "kind": s.kind, "op": s.op} for s in items]
+
+    return {
+        "changes": rep.changed,
+        "summary": rep.counts,
+        "tenants": [
+            {
+                "tenant": t.tenant,
+                "deployments": [
+                    {"deployment": d or None, "changes": steps(items)}
+                    for d, items in t.deployments.items()
+                ],
+                "usage": [
+                    {
+                        "type": u.kind,
+                        "before": u.before,
+                        "after": u.after,
+                        "allowed": u.allowed,
+                        "text": u.text(t.tenant),
+                    }
+                    for u in t.usage
+                ],
+                "cost": None
+                if t.cost is None
+                else {
+                    "plan_before": t.cost.plan_before,
+                    "plan_after": t.cost.plan_after,
+                    "monthly_before": t.cost.monthly_before,
+                    "monthly_after": t.cost.monthly_after,
+                    "monthly_delta": t.cost.delta,
+                    "text": t.cost.text(),
+                },
+            }
+            for t in rep.tenants
+        ],
+        "platform": steps(rep.platform),
+    }
+
+
+def _plan_text(rep: Any, *, markdown: bool) -> str:
+    lines: list[str] = []
+    h1, h2, bullet = ("## ", "### ", "- ") if markdown else ("", "  ", "    ")
+    for t in rep.tenants:
+        lines.append(f"{h1}{t.tenant}")
+        for dep, items in t.deployments.items():
+            lines.append(f"{h2}{dep or '(tenant network)'}")
+            for s in items:
+                sym = SYMBOL.get(s.op, " ")
+                code = f"`{sym} {s.op}`" if markdown else f"{sym} {s.op:<8}"
+                lines.append(f"{bullet}{code} {s.kind} {s.name}")
+        if not t.deployments:
+            lines.append(f"{h2}no changes")
+        usage = " · ".join(u.text(t.tenant) for u in t.usage)
+        if usage:
+            lines.append(f"{h2}usage: {usage}")
+        if t.cost is not None:
+            lines.append(f"{h2}cost: {t.cost.text()}")
+        lines.append("")
+    if rep.platform:
+        lines.append(f"{h1}platform (edge)")
+        for s in rep.platform:
+            lines.append(f"{bullet}{SYMBOL.get(s.op, ' ')} {s.op} {s.kind} {s.name}")
+        lines.append("")
+    counts = rep.counts
+    words = ", ".join(
+        f"{counts.get(op, 0)} to {op}" for op in ("create", "update", "replace", "delete")
+    )
+    lines.append(f"Plan: {words}." if rep.changed else "No changes.")
+    return "\n".join(lines)
+
+
+# -- apply / destroy / refresh ---------------------------------------------------------------
+@cli.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--tenant", help="Only this tenant's resources (and the edge).")
+@pass_app
+def apply(app: App, yes: bool, tenant: str | None) -> None:
+    """Make the spec real; refuses when a tenant is over a plan limit or at ≥ 100% storage."""
+    spec = app.spec
+    _tenant_filter(spec, tenant)
+    problems = refusals(app, tenant)
+    if problems:
+        raise LimitError(
+            "apply refused before changing anything: " + "; ".join(problems),
+            "raise the plan, remove deployments or free storage, then apply again",
+        )
+    driver = _driver(app)
+    targets = None
+    if tenant is not None or not yes:
+        preview = driver.preview()
+        if tenant is not None:
+            targets = [s.urn for s in preview.steps if s.tenant in (tenant, None)]
+        if not preview.changed:
+            click.echo("No changes.")
+            return
+        if not yes:
+            click.echo(f"{len(preview.steps)} resources will change.", err=True)
+            if not sys.stdin.isatty():
+                raise UsageError("apply needs confirmation", "pass --yes when not interactive")
+            click.confirm("Apply?", abort=True)
+    result = driver.up(targets)
+    click.echo(f"Applied: {len(result.steps)} resources changed.")
+    for key, value in sorted(result.outputs.items()):
+        if isinstance(value, dict) and value.get("urls"):
+            click.echo(f"  {key:<24} {' '.join(value['urls'])}")
+
+
+@cli.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--delete-data", is_flag=True, help="Also remove database and edge volumes.")
+@click.option("--tenant", help="Only this tenant's resources.")
+@pass_app
+def destroy(app: App, yes: bool, delete_data: bool, tenant: str | None) -> None:
+    """Remove what apply made; volumes stay unless --delete-data."""
+    spec = app.spec
+    _tenant_filter(spec, tenant)
+    driver = _driver(app)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("destroy needs confirmation", "pass --yes when not interactive")
+        what = f"tenant {tenant}" if tenant else f"platform {spec.platform.name}"
+        click.confirm(f"Destroy everything of {what}?", abort=True)
+    if tenant is not None:
+        # Destroying one tenant = applying the spec without it.
+        from hosting.provider.driver import Driver
+
+        rest = spec.model_copy(
+            update={"tenants": {k: v for k, v in spec.tenants.items() if k != tenant}}
+        )
+        sub = Driver(
+            rest,
+            state_dir=driver.state_dir,
+            base_dir=driver.base_dir,
+            backend=app.backend,
+            passphrase=driver.passphrase,
+            on_step=_show_step,
+        )
+        result = sub.up()
+    else:
+        result = driver.destroy(delete_data=delete_data)
+    kept = "" if delete_data else " (volumes kept; --delete-data removes them)"
+    click.echo(f"Destroyed: {len(result.steps)} resources{kept}.")
+
+
+@cli.command()
+@pass_app
+def refresh(app: App) -> None:
+    """Read the real state of containers, networks and volumes back into the stack."""
+    result = _driver(app).refresh()
+    click.echo(f"Refreshed: {len(result.steps)} resources differed from the recorded state.")
+
+
+# -- status / credentials / logs -------------------------------------------------------------
+@cli.command()
+@click.option("--tenant", help="Only this tenant.")
+@json_option
+@pass_app
+def status(app: App, tenant: str | None, as_json: bool) -> None:
+    """Deployments: status (pending, building, running, stopped, failed), health, URLs."""
+    from hosting.provider import runtime
+    from hosting.provider.driver import verified_domains
+
+    spec = app.spec
+    _tenant_filter(spec, tenant)
+    rows = [
+        s
+        for s in runtime.status(spec, verified_domains(spec, app.state_dir))
+        if tenant is None or s.tenant == tenant
+    ]
+    if as_json:
+        echo_json({"deployments": rows})
+        return
+    click.echo(
+        table(
+            ["Deployment", "Type", "Status", "Health", "Replicas", "URLs"],
+            [
+                [
+                    f"{r.tenant}/{r.deployment}",
+                    r.type,
+                    r.status,
+                    r.health,
+                    f"{r.replicas_running}/{r.replicas_wanted}",
+                    " ".join(r.urls),
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+@cli.command()
+@click.argument("ref", metavar="TENANT/DEPLOYMENT")
+@click.option("--show-secrets", is_flag=True, help="Print the password.")
+@json_option
+@pass_app
+def credentials(app: App, ref: str, show_secrets: bool, as_json: bool) -> None:
+    """Database connection settings (the password only with --show-secrets)."""
+    from hosting.provider import runtime
+
+    spec = app.spec
+    tid, did, dep = _deployment(spec, ref)
+    if not isinstance(dep, DatabaseDeployment):
+        raise UsageError(f"`{ref}` is a {dep.type} deployment, not a database")
+    # The running container is the truth of what the database accepts.
+    env, port = runtime.database_env(spec, tid, did)
+    host = str(spec.platform.database_bind)
+    user = env.get("POSTGRES_USER", "")
+    password = env.get("POSTGRES_PASSWORD", "")
+    dbname = names.database_name(did)
+    shown = password if show_secrets else "********"
+    info = {
+        "deployment": ref,
+        "host": host,
+        "port": port,
+        "user": user,
+        "password": shown,
+        "name": dbname,
+        "url": f"postgresql://{user}:{shown}@{host}:{port}/{dbname}",
+    }
+    if as_json:
+        echo_json(info)
+        return
+    for key in ("host", "port", "user", "password", "name", "url"):
+        click.echo(f"{key + ':':<10} {info[key]}")
+    if not show_secrets:
+        click.echo("(password hidden; --show-secrets prints it)", err=True)
+
+
+@cli.command()
+@click.argument("ref", metavar="TENANT/DEPLOYMENT")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines.")
+@click.option("--build", is_flag=True, help="The last image build's log instead.")
+@click.option("--since", help="Only lines newer than this (e.g. 10m, 2h, 2026-11-05T10:00:00Z).")
+@pass_app
+def logs(app: App, ref: str, follow: bool, build: bool, since: str | None) -> None:
+    """App logs of every replica (prefixed by replica), or the build log."""
+    from hosting.provider.runtime import docker_env
+
+    spec = app.spec
+    tid, did, dep = _deployment(spec, ref)
+    if build:
+        path = app.state_dir / "logs" / "build" / f"{tid}_{did}.log"
+        if not path.exists():
+            raise NotFoundError(
+                f"no build log for {ref}", "only deployments with `build:` have one, after apply"
+            )
+        click.echo(path.read_text(), nl=False)
+        return
+    count = 1 if isinstance(dep, DatabaseDeployment) else dep.replicas
+    containers = [names.container_name(spec.platform.name, tid, did, i) for i in range(count)]
+    args = ["docker", "logs", "--timestamps"]
+    if since:
+        args += ["--since", since]
+    if follow:
+        args.append("--follow")
+    procs = [
+        (
+            i,
+            subprocess.Popen(
+                [*args, name],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=docker_env(spec),
+            ),
+        )
+        for i, name in enumerate(containers)
+    ]
+    lock = threading.Lock()
+
+    def pump(i: int, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with lock:
+                click.echo(f"[{i}] {line}" if count > 1 else line, nl=False)
+
+    threads = [threading.Thread(target=pump, args=p, daemon=True) for p in procs]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            t.join()
+    finally:
+        for _, p in procs:
+            p.terminate()
+    failed = [containers[i] for i, p in procs if p.wait() not in (0, -15)]
+    if failed:
+        raise NotFoundError(
+            f"no logs for {', '.join(failed)}", "is it applied? `hosting status` shows it"
+        )
+
+
+# -- engine -----------------------------------------------------------------------------------
+@cli.group()
+def engine() -> None:
+    """The Pulumi CLI that plan/apply drive."""
+
+
+@engine.command("install")
+@pass_app
+def engine_install(app: App) -> None:
+    """Install the pinned Pulumi CLI and docker plugin into the state directory."""
+    from hosting.provider import engine as eng
+
+    path = eng.install(app.state_dir)
+    click.echo(
+        f"installed pulumi v{eng.sdk_version()} and docker plugin "
+        f"v{eng.docker_plugin_version()} at {path}"
+    )

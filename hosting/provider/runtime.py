@@ -1,0 +1,123 @@
+"""Read-only look at what runs on the Docker engine, by the labels every container carries.
+
+`status`, `credentials` (fallback) and `logs` use this: they need no Pulumi engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+from hosting.errors import ProviderError
+from hosting.spec import names
+from hosting.spec.models import DatabaseDeployment, Spec
+
+
+@dataclass(frozen=True)
+class DeploymentStatus:
+    tenant: str
+    deployment: str
+    type: str
+    status: str  # pending | building | running | stopped | failed
+    health: str  # healthy | unhealthy | starting | none | unknown
+    replicas_running: int
+    replicas_wanted: int
+    urls: list[str]
+
+
+def docker_env(spec: Spec) -> dict[str, str]:
+    return {**os.environ, "DOCKER_HOST": spec.platform.docker.host}
+
+
+def docker(spec: Spec, *args: str, timeout: float = 60) -> str:
+    if shutil.which("docker") is None:
+        raise ProviderError("the docker CLI is not installed", "install Docker (docker.io)")
+    out = subprocess.run(
+        ["docker", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=docker_env(spec),
+        check=False,
+    )
+    if out.returncode != 0:
+        raise ProviderError(f"docker {args[0]} failed: {out.stderr.strip().splitlines()[-1:]}")
+    return out.stdout
+
+
+def containers(spec: Spec) -> dict[str, dict[str, Any]]:
+    """This platform's containers (by name prefix and labels), inspected."""
+    ids = docker(spec, "ps", "-a", "-q", "--filter", "label=hosting.type", "--no-trunc").split()
+    if not ids:
+        return {}
+    data = json.loads(docker(spec, "inspect", *ids))
+    prefix = f"{spec.platform.name}_"
+    out: dict[str, dict[str, Any]] = {}
+    for c in data:
+        name = str(c["Name"]).lstrip("/")
+        if name.startswith(prefix):
+            out[name] = c
+    return out
+
+
+def _health(states: list[dict[str, Any]]) -> str:
+    values = {s.get("Health", {}).get("Status", "none") for s in states}
+    for word in ("unhealthy", "starting", "healthy"):
+        if word in values:
+            return word
+    return "none" if states else "unknown"
+
+
+def status(spec: Spec, verified: frozenset[str] = frozenset()) -> list[DeploymentStatus]:
+    found = containers(spec)
+    platform = spec.platform.name
+    edge = found.get(names.edge_name(platform))
+    edge_up = bool(edge and edge["State"]["Running"])
+    out: list[DeploymentStatus] = []
+    for tid, tenant in spec.tenants.items():
+        for did, dep in tenant.deployments.items():
+            if isinstance(dep, DatabaseDeployment):
+                wanted, urls = 1, []
+                static = False
+            else:
+                static = dep.static is not None
+                wanted = 0 if static else dep.replicas
+                host = names.hostname(tid, did, dep.type, spec.platform.domain)
+                urls = [f"https://{h}" for h in (host, *(d for d in dep.domains if d in verified))]
+            states = [
+                found[n]["State"]
+                for i in range(max(wanted, 1))
+                if (n := names.container_name(platform, tid, did, i)) in found
+            ]
+            running = sum(1 for s in states if s["Running"])
+            if dep.stopped:
+                wanted = 0
+            if dep.stopped:
+                word = "stopped"
+            elif static:
+                word = "running" if edge_up else "pending"
+            elif not states:
+                word = "pending"
+            elif any(s["Status"] in ("exited", "dead") or s.get("Restarting") for s in states):
+                word = "failed"
+            elif running == wanted:
+                word = "running"
+            else:
+                word = "pending"
+            health = "none" if static else _health(states)
+            out.append(DeploymentStatus(tid, did, dep.type, word, health, running, wanted, urls))
+    return out
+
+
+def database_env(spec: Spec, tenant: str, deployment: str) -> tuple[dict[str, str], int | None]:
+    """The running database container's POSTGRES_* settings and its published port."""
+    name = names.container_name(spec.platform.name, tenant, deployment, 0)
+    data = json.loads(docker(spec, "inspect", name))[0]
+    env = dict(item.split("=", 1) for item in data["Config"]["Env"] if "=" in item)
+    bindings = (data["HostConfig"].get("PortBindings") or {}).get("5432/tcp") or []
+    port = int(bindings[0]["HostPort"]) if bindings else None
+    return env, port
