@@ -104,7 +104,7 @@ def storage_cycle(
     credentials: Credentials | None = None,
     now: datetime | None = None,
 ) -> StorageResult:
-    stamp = now or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    stamp = now or datetime.now(UTC).replace(tzinfo=None)
     result = StorageResult()
     by_dep: dict[tuple[str, str], list[Container]] = {}
     for c in engine.containers(all=True, size=True):

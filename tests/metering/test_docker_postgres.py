@@ -1,0 +1,113 @@
+"""Database storage on a real PostgreSQL 15: a known growth shows up."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from hosting.metering.engine import Engine
+from hosting.metering.storage import container_credentials, storage_cycle
+from hosting.spec import load, names
+from tests.metering.helpers import docker, remove, rows, run_labelled, unique, wait_for, write_spec
+
+pytestmark = pytest.mark.docker
+MB = 2**20
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def database(docker_engine: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    tenant = unique()
+    volume = names.volume_name("mt", tenant, "main")
+    port = _free_port()
+    info = {
+        "host": "127.0.0.1",
+        "port": port,
+        "user": "owner",
+        "password": unique("pw"),
+        "dbname": names.database_name("main"),
+    }
+    try:
+        run_labelled(
+            f"{tenant}_main", tenant, "main", "database",
+            "-e", f"POSTGRES_PASSWORD={info['password']}", "-e", "POSTGRES_USER=owner",
+            "-e", f"POSTGRES_DB={info['dbname']}", "-v", f"{volume}:/var/lib/postgresql/data",
+            "-p", f"127.0.0.1:{port}:5432", "hosting-test/postgres:15",
+        )  # fmt: skip
+        wait_for(lambda: _connects(info), timeout=90, every=0.5)
+        yield {"tenant": tenant, "info": info}
+    finally:
+        remove([f"{tenant}_main"])
+        docker("volume", "rm", volume, check=False)
+
+
+def _connects(info: dict[str, Any]) -> bool:
+    try:
+        with psycopg.connect(**info, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def _database_bytes(store: Path, tenant: str) -> int:
+    found = rows(
+        store,
+        "SELECT size_bytes FROM deployment_storage WHERE tenant = ? AND storage_type = 'database'"
+        " ORDER BY last_calculated DESC, event_id DESC LIMIT 1",
+        [tenant],
+    )
+    assert found, "no database measurement"
+    return int(found[0][0])
+
+
+def test_a_database_grown_by_a_known_amount(database: dict[str, Any], tmp_path: Path) -> None:
+    tenant, info = database["tenant"], database["info"]
+    spec = load(write_spec(tmp_path, {tenant: {"main": {"type": "database"}}}))
+    store = tmp_path / "s.duckdb"
+    engine = Engine()
+    storage_cycle(store, engine, spec, spec_dir=tmp_path, credentials=lambda t, d: info)
+    before = _database_bytes(store, tenant)
+    with psycopg.connect(**info) as conn:
+        lsn_before = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        conn.execute(
+            "CREATE TABLE grown AS SELECT g AS id, md5(g::text) || repeat('x', 968) AS pad"
+            " FROM generate_series(1, 40000) g"
+        )
+        conn.execute("CHECKPOINT")
+        start = lsn_before[0] if lsn_before else "0/0"
+        start = start.decode() if isinstance(start, bytes) else start  # SQL_ASCII cluster
+        row = conn.execute(
+            "SELECT pg_total_relation_size('grown'),"
+            f" pg_wal_lsn_diff(pg_current_wal_lsn(), '{start}'::pg_lsn)"
+        ).fetchone()
+    assert row is not None
+    grown, wal = int(row[0]), int(row[1])
+    assert grown > 30 * MB  # the known amount, as PostgreSQL itself counts it
+    later = storage_cycle(store, engine, spec, spec_dir=tmp_path, credentials=lambda t, d: info)
+    assert not later.errors
+    after = _database_bytes(store, tenant)
+    # The table shows up in full; beyond it only the WAL it wrote (in 16 MB segments).
+    assert grown <= after - before <= grown + wal + 2 * 16 * MB
+
+
+def test_credentials_found_on_the_container_itself(
+    database: dict[str, Any], tmp_path: Path
+) -> None:
+    tenant, info = database["tenant"], database["info"]
+    found = container_credentials(Engine())(tenant, "main")
+    assert found is not None
+    assert (found["port"], found["user"], found["dbname"]) == (
+        info["port"], info["user"], info["dbname"],
+    )  # fmt: skip
+    assert _connects(found)
