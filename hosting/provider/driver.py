@@ -210,8 +210,11 @@ class Driver:
     def _run(self, op: Callable[[], Any]) -> Any:
         from pulumi import automation as auto
 
+        from hosting.stacks.build import paused_gc
+
         try:
-            return op()
+            with paused_gc():
+                return op()
         except auto.ConcurrentUpdateError:
             lock_dir = self.backend.removeprefix("file://") + "/.pulumi/locks"
             raise ConcurrentUpdateError(

@@ -49,7 +49,7 @@ class Step:
 
 def place_of(name: str) -> tuple[str | None, str | None]:
     """(tenant, deployment) from a logical name `tenant_deployment_suffix` or `tenant_net`."""
-    if name.startswith("edge") or name == "docker":
+    if name.startswith(("edge", "image:")) or name == "docker":
         return None, None
     parts = name.split("_")
     if len(parts) == 2 and parts[1] == "net":

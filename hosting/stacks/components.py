@@ -38,6 +38,12 @@ def _network_ids(networks: list[TenantNetwork]) -> dict[str, pulumi.Input[str]]:
     return {n.name: n.network.name for n in networks}
 
 
+def pulled_image(name: str, opts: pulumi.ResourceOptions) -> docker.RemoteImage:
+    """One image resource per image name, shared by every deployment that runs it: pulled
+    once, and fewer resources for the engine to track."""
+    return docker.RemoteImage(f"image:{name}", name=name, keep_locally=True, opts=opts)
+
+
 class TenantNetwork(pulumi.ComponentResource):
     """A tenant's own bridge network: only its containers and the edge are on it."""
 
@@ -64,6 +70,7 @@ class App(pulumi.ComponentResource):
         deployment: str,
         dep: WebDeployment | ApiDeployment,
         image: str,
+        pulled: docker.RemoteImage | None,
         replicas: list[ContainerSpec],
         network: TenantNetwork,
         state_dir: Path,
@@ -71,20 +78,24 @@ class App(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ) -> None:
         super().__init__(f"{PKG}:App", f"{tenant}_{deployment}", None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        build = None
         if dep.build is not None:
             log_file = state_dir / "logs" / "build" / f"{tenant}_{deployment}.log"
-            build = docker.RemoteImageBuildArgs(
-                context=str((base_dir / dep.build.context).resolve()),
-                dockerfile=dep.build.dockerfile,
-                build_args=dict(dep.build.args),
-                build_log_file=str(log_file),
-                labels=labels(tenant, deployment, dep.type),
+            self.image = docker.RemoteImage(
+                f"{tenant}_{deployment}_image",
+                name=image,
+                build=docker.RemoteImageBuildArgs(
+                    context=str((base_dir / dep.build.context).resolve()),
+                    dockerfile=dep.build.dockerfile,
+                    build_args=dict(dep.build.args),
+                    build_log_file=str(log_file),
+                    labels=labels(tenant, deployment, dep.type),
+                ),
+                keep_locally=True,
+                opts=pulumi.ResourceOptions(parent=self),
             )
-        self.image = docker.RemoteImage(
-            f"{tenant}_{deployment}_image", name=image, build=build, keep_locally=True, opts=child
-        )
+        else:
+            assert pulled is not None
+            self.image = pulled
         self.containers = [
             docker.Container(
                 f"{tenant}_{deployment}_{i}",
@@ -110,7 +121,7 @@ class Database(pulumi.ComponentResource):
         platform: str,
         tenant: str,
         deployment: str,
-        image: str,
+        pulled: docker.RemoteImage,
         container: ContainerSpec | None,
         network: TenantNetwork,
         protect_data: bool,
@@ -124,12 +135,7 @@ class Database(pulumi.ComponentResource):
             # `destroy` keeps data unless --delete-data: retain_on_delete leaves the volume.
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=protect_data),
         )
-        self.image = docker.RemoteImage(
-            f"{tenant}_{deployment}_image",
-            name=image,
-            keep_locally=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.image = pulled
         self.container = None
         if container is not None:
             self.container = docker.Container(
@@ -151,6 +157,7 @@ class Edge(pulumi.ComponentResource):
         self,
         *,
         container: ContainerSpec,
+        pulled: docker.RemoteImage,
         networks: list[TenantNetwork],
         opts: pulumi.ResourceOptions,
     ) -> None:
@@ -165,12 +172,7 @@ class Edge(pulumi.ComponentResource):
             for m in container.mounts
             if m.kind == "volume"
         ]
-        self.image = docker.RemoteImage(
-            "edge_image",
-            name=container.image,
-            keep_locally=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.image = pulled
         self.container = docker.Container(
             "edge",
             **container_args(

@@ -23,10 +23,12 @@ def container_args(
     list is encrypted in state and masked in previews.
     """
     values = {**spec.env, **(secret_values or {})}
-    envs: list[pulumi.Input[str]] = []
-    for k in sorted(values):
-        item = f"{k}={values[k]}"
-        envs.append(pulumi.Output.secret(item) if k in spec.secret_env else item)
+    plain = [f"{k}={values[k]}" for k in sorted(values)]
+    # One secret wrapper for the list (not one per item): the engine encrypts the whole list
+    # either way, and fewer Outputs keep large programs fast.
+    envs: pulumi.Input[list[str]] = (
+        pulumi.Output.secret(plain) if spec.secret_env & set(values) else plain
+    )
     nets = network_ids or {}
     args: dict[str, Any] = {
         "name": spec.name,

@@ -63,7 +63,10 @@ def run_mocked(
     def _go() -> None:
         run()
 
-    _go()
+    from hosting.stacks.build import paused_gc
+
+    with paused_gc():
+        _go()
     return mocks.resources
 
 
