@@ -109,7 +109,7 @@ class App(pulumi.ComponentResource):
             )
             for i, cspec in enumerate(replicas)
         ]
-        self.register_outputs({})
+        # no register_outputs({}): nothing to publish, and one RPC less per component
 
 
 class Database(pulumi.ComponentResource):
@@ -147,7 +147,7 @@ class Database(pulumi.ComponentResource):
                     parent=self, delete_before_replace=True, depends_on=[self.volume]
                 ),
             )
-        self.register_outputs({})
+        # no register_outputs({}): nothing to publish, and one RPC less per component
 
 
 class Edge(pulumi.ComponentResource):
@@ -182,4 +182,4 @@ class Edge(pulumi.ComponentResource):
                 parent=self, delete_before_replace=True, depends_on=self.volumes
             ),
         )
-        self.register_outputs({})
+        # no register_outputs({}): nothing to publish, and one RPC less per component

@@ -73,9 +73,14 @@ def container_args(
             docker.ContainerUploadArgs(file=path, content=content)
             for path, content in sorted(spec.files.items())
         ],
-        # Containers come from images; wait_for health only where a check exists.
-        "wait": False,
     }
+    # Empty lists are the defaults: leaving them out keeps previews short and saves the SDK
+    # serializing them for every container.
+    for key in ("mounts", "ports", "uploads"):
+        if not args[key]:
+            del args[key]
+    if not spec.cap_add:
+        args["capabilities"] = docker.ContainerCapabilitiesArgs(drops=list(spec.cap_drop))
     if spec.command:
         args["command"] = list(spec.command)
     if spec.health is not None:

@@ -92,7 +92,7 @@ def test_every_container_is_hardened(graph: list[MockResource]) -> None:
 
 
 def test_capabilities_added_only_where_the_image_needs_them(graph: list[MockResource]) -> None:
-    adds = {n: c["capabilities"]["adds"] for n, c in containers(graph).items()}
+    adds = {n: c["capabilities"].get("adds", []) for n, c in containers(graph).items()}
     assert adds["edge"] == ["NET_BIND_SERVICE"]
     assert adds["acme_shop_0"] == [] and adds["umbrella_records_2"] == []
     assert set(adds["acme_main_0"]) == {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}
@@ -137,7 +137,7 @@ def test_tenants_share_no_network(graph: list[MockResource]) -> None:
 
 
 def test_only_edge_and_databases_publish_ports(graph: list[MockResource]) -> None:
-    published = {n: c["ports"] for n, c in containers(graph).items() if c["ports"]}
+    published = {n: c["ports"] for n, c in containers(graph).items() if c.get("ports")}
     assert sorted(published) == ["acme_main_0", "edge", "globex_orders_0", "umbrella_ledger_0"]
     assert sorted((p["internal"], p["external"]) for p in published["edge"]) == [
         (80, 80),
