@@ -14,6 +14,7 @@ from hosting.cli.output import echo_json, json_option, table, to_jsonable
 from hosting.domains import certs, records, state
 from hosting.domains.dnscheck import CheckResult, parse_nameserver
 from hosting.errors import UsageError
+from hosting.spec import names
 from hosting.spec.models import Spec
 
 pass_app = click.make_pass_decorator(App)
@@ -28,6 +29,18 @@ def _edge_address(spec: Spec, edge: str | None) -> tuple[str, int]:
         raise UsageError(f"`{edge}` is not IP:PORT", "e.g. --edge 127.0.0.1:443") from None
     explicit = edge.count(":") == 1 or (edge.startswith("[") and "]:" in edge)
     return host, port if explicit else 443
+
+
+def _default_caddy_data(spec: Spec) -> Path | None:
+    """The edge's data volume on a local engine (readable by root), if it is there."""
+    if not spec.platform.docker.host.startswith("unix://"):
+        return None
+    volume = names.volume_name(spec.platform.name, "edge", "caddy", "data")
+    path = Path("/var/lib/docker/volumes") / volume / "_data"
+    try:
+        return path if path.is_dir() else None
+    except OSError:
+        return None
 
 
 def _record_dicts(items: tuple[records.Record, ...]) -> list[dict[str, str]]:
@@ -114,7 +127,8 @@ def _render_text(docs: list[dict[str, Any]]) -> None:
     "--caddy-data",
     envvar="HOSTING_CADDY_DATA",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Caddy's data directory, to see issued certificates [$HOSTING_CADDY_DATA].",
+    help="Caddy's data directory, to see issued certificates "
+    "[default: the edge's data volume on a local engine; $HOSTING_CADDY_DATA].",
 )
 @click.option(
     "--edge",
@@ -137,6 +151,7 @@ def domains(
     assert app is not None
     spec = app.spec
     edge_at = _edge_address(spec, edge)
+    caddy_data = caddy_data or _default_caddy_data(spec)
     docs = [
         _domain_doc(spec, cd, st, _certificate(st, caddy_data, edge_at))
         for cd, st in state.states(spec, app.store_path, tenant)

@@ -108,3 +108,19 @@ def test_a_domain_moved_to_another_deployment_must_verify_again(
 def test_verified_domains_without_a_store_is_empty(tmp_path: Path) -> None:
     spec = make_spec([unique()], nameservers=["127.0.0.1:9"])
     assert verified_domains(spec, tmp_path / "missing.duckdb") == frozenset()
+
+
+def test_the_provider_driver_sees_the_verified_domains(
+    challtestsrv: ChallTestSrv, tmp_path: Path
+) -> None:
+    """apply builds the edge config from `hosting.provider.driver.verified_domains`, which
+    finds this module through `hosting.edge.domains` with the state directory."""
+    from hosting.provider.driver import verified_domains as driver_verified
+
+    good, bad = unique("good"), unique("bad")
+    challtestsrv.add_a(good, "127.0.0.1")
+    challtestsrv.add_a(bad, "10.4.4.4")
+    spec = make_spec([good, bad], nameservers=[challtestsrv.nameserver])
+    assert driver_verified(spec, tmp_path) == frozenset()
+    verify(spec, tmp_path / "hosting.duckdb", now=T0)
+    assert driver_verified(spec, tmp_path) == frozenset({good})
