@@ -193,6 +193,9 @@ def verify(app: App, domain: str | None, tenant: str | None, as_json: bool) -> N
     spec = app.spec
     outcomes = state.verify(spec, app.store_path, domain, tenant=tenant)
     docs = [_verify_doc(spec, r, st) for r, st in outcomes]
+    fresh = set(state.newly_verified(outcomes))
+    for d in docs:
+        d["newly_verified"] = d["domain"] in fresh
     if as_json:
         echo_json({"domains": docs})
     else:
@@ -205,6 +208,11 @@ def verify(app: App, domain: str | None, tenant: str | None, as_json: bool) -> N
                 want = " and ".join(f"{r['type']} → {r['value']}" for r in d["records"])
                 alt = " or ".join(f"{r['type']} → {r['value']}" for r in d["alternative_records"])
                 click.echo(f"  needs {want}" + (f" (or {alt})" if alt else ""))
+        if fresh:
+            click.echo(
+                f"next: `hosting apply` routes {', '.join(sorted(fresh))}; "
+                "Caddy then obtains the certificate"
+            )
     if domain and not all(d["verified"] for d in docs):
         if not as_json:
             click.echo(f"error: {domain} is not verified", err=True)

@@ -16,6 +16,7 @@ from hosting.domains.records import (
 from hosting.domains.state import (
     RECHECK_INTERVAL,
     DomainState,
+    newly_verified,
     recheck_pending,
     states,
     verified_domains,
@@ -34,6 +35,7 @@ __all__ = [
     "check",
     "custom_domains",
     "make_resolver",
+    "newly_verified",
     "recheck_pending",
     "required_records",
     "states",

@@ -223,3 +223,13 @@ def verified_domains(spec: Spec, store_path: Path) -> frozenset[str]:
 
 def unverified(items: Iterable[tuple[CustomDomain, DomainState]]) -> list[str]:
     return [cd.domain for cd, st in items if st.state != VERIFIED]
+
+
+def newly_verified(outcomes: Iterable[tuple[CheckResult, DomainState]]) -> list[str]:
+    """Domains that became verified in these checks: the edge needs its config reloaded
+    (routes and certificates for them) — `apply`, or the driver's `load_edge()`."""
+    return [
+        st.domain
+        for _res, st in outcomes
+        if st.state == VERIFIED and st.verified_at is not None and st.verified_at == st.checked_at
+    ]

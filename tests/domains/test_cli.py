@@ -31,6 +31,11 @@ def test_verify_a_named_domain_exits_1_until_its_record_is_right(
     assert entry["domain"] == d and entry["status"] == "verified" and entry["verified"]
     assert entry["reason"] == "A → 127.0.0.1"
     assert entry["checked_at"].endswith("Z")
+    assert entry["newly_verified"] is True
+
+    out = run_hosting("domains", "verify", d, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"{d}: verified — A → 127.0.0.1\n"  # no `apply` hint the second time
 
 
 def test_domains_lists_state_records_and_certificate(
@@ -43,6 +48,7 @@ def test_domains_lists_state_records_and_certificate(
     out = run_hosting("domains", "verify", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert f"www.{d}: failed — www.{d} has no A record (no answer)" in out.stdout
+    assert f"next: `hosting apply` routes {d}; Caddy then obtains the certificate" in out.stdout
 
     out = run_hosting("domains", "--json", "--edge", "127.0.0.1:9", cwd=tmp_path)
     assert out.returncode == 0, out.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from hosting.domains import recheck_pending, states, verified_domains, verify
+from hosting.domains import newly_verified, recheck_pending, states, verified_domains, verify
 from tests.domains.helpers import ChallTestSrv, make_spec, unique
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -75,6 +75,7 @@ def test_recheck_pending_paces_itself_every_five_minutes(
     challtestsrv.add_a(bad, "10.2.2.2")
 
     first = recheck_pending(spec, store, T0)
+    assert newly_verified(first) == [good]
     assert sorted((st.domain, st.state) for _r, st in first) == sorted(
         [(good, "verified"), (bad, "failed")]
     )
@@ -84,6 +85,7 @@ def test_recheck_pending_paces_itself_every_five_minutes(
     challtestsrv.add_a(bad, "127.0.0.1")
     again = recheck_pending(spec, store, T0 + timedelta(minutes=5))
     assert [(st.domain, st.state) for _r, st in again] == [(bad, "verified")]
+    assert newly_verified(again) == [bad]
     assert recheck_pending(spec, store, T0 + timedelta(hours=1)) == []
     assert verified_domains(spec, store) == frozenset({good, bad})
 
