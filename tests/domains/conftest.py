@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import dns.message
 import dns.rcode
+import dns.rrset
 import pytest
 
 from tests.domains.e2e_fixtures import (  # noqa: F401
@@ -59,7 +60,9 @@ def challtestsrv(pebble_binaries: tuple[str, str]) -> Iterator[ChallTestSrv]:
 
 @pytest.fixture(scope="session")
 def nxdomain_server() -> Iterator[str]:
-    """A DNS server on loopback that answers NXDOMAIN to every query (UDP)."""
+    """A DNS server on loopback that answers NXDOMAIN to every query (UDP); a name starting
+    with `alias-` is a CNAME to `gone-…`, which does not exist (as a recursive resolver
+    answers for a dangling CNAME)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(0.2)
@@ -76,6 +79,10 @@ def nxdomain_server() -> Iterator[str]:
             query = dns.message.from_wire(data)
             reply = dns.message.make_response(query)
             reply.set_rcode(dns.rcode.NXDOMAIN)
+            qname = query.question[0].name
+            if qname.labels[0].startswith(b"alias-"):
+                target = "gone-" + qname.to_text()[len("alias-") :]
+                reply.answer.append(dns.rrset.from_text(qname, 60, "IN", "CNAME", target))
             sock.sendto(reply.to_wire(), peer)
 
     thread = threading.Thread(target=serve, daemon=True)

@@ -113,6 +113,15 @@ def test_nxdomain_says_the_name_does_not_exist(nxdomain_server: str) -> None:
     assert result.reason == f"{d} does not exist in DNS (NXDOMAIN)"
 
 
+def test_dangling_cname_names_the_missing_target(nxdomain_server: str) -> None:
+    d = "alias-" + unique()
+    target = "gone-" + d[len("alias-") :]
+    result = _check(nxdomain_server, [d], d)
+    assert not result.ok and not result.transient
+    assert result.reason == f"{d} is a CNAME to {target}, which does not exist (NXDOMAIN)"
+    assert result.chain == (d, target)
+
+
 def test_timeout_names_the_server_and_the_limit(silent_server: str) -> None:
     d = unique()
     spec = make_spec([d], nameservers=[silent_server])

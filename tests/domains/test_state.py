@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
-from hosting.domains import newly_verified, recheck_pending, states, verified_domains, verify
+from hosting.domains import (
+    make_resolver,
+    newly_verified,
+    recheck_pending,
+    states,
+    verified_domains,
+    verify,
+)
 from tests.domains.helpers import ChallTestSrv, make_spec, unique
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -126,3 +135,29 @@ def test_the_provider_driver_sees_the_verified_domains(
     assert driver_verified(spec, tmp_path) == frozenset()
     verify(spec, tmp_path / "hosting.duckdb", now=T0)
     assert driver_verified(spec, tmp_path) == frozenset({good})
+
+
+def test_verifying_while_the_check_runs_then_failed_on_timeout(
+    silent_server: str, tmp_path: Path
+) -> None:
+    store = tmp_path / "hosting.duckdb"
+    d = unique()
+    spec = make_spec([d], nameservers=[silent_server])
+    outcome: list[object] = []
+    worker = threading.Thread(
+        target=lambda: outcome.extend(
+            verify(spec, store, d, now=T0, resolver=make_resolver([silent_server], timeout=2))
+        )
+    )
+    worker.start()
+    seen = set()
+    deadline = time.monotonic() + 10
+    while worker.is_alive() and time.monotonic() < deadline:
+        if store.exists():
+            seen.update(st.state for _cd, st in states(spec, store, now=T0))
+        time.sleep(0.05)
+    worker.join()
+    assert "verifying" in seen
+    ((_cd, st),) = states(spec, store, now=T0)
+    assert st.state == "failed"
+    assert st.reason == f"no answer for {d} (A) from {silent_server} within 2s (timeout)"
