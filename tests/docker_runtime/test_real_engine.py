@@ -206,3 +206,38 @@ def test_a_restarting_replica_loses_no_request(edge: World) -> None:
     worker.join(timeout=120)
     assert len(statuses) > 20, "the restarts finished before enough requests were made"
     assert statuses.count(200) == len(statuses), sorted(set(statuses))
+
+
+def test_https_with_the_platform_issuer_after_a_graceful_reload(edge: World) -> None:
+    """Last in this module: switches the running edge to the TLS config through /load."""
+    import subprocess
+
+    sock = edge.state_dir / "edge" / "admin" / "admin.sock"
+    push_config(f"unix://{sock}", build_config(edge.spec))  # no acme: Caddy's internal CA
+    host = host_of(edge, "alpha", "site")
+    port = edge.settings.edge_https_port
+    deadline = time.monotonic() + 60
+    while True:
+        out = subprocess.run(
+            [
+                "curl",
+                "-sk",
+                "-v",
+                "--max-time",
+                "5",
+                "--resolve",
+                f"{host}:{port}:127.0.0.1",
+                f"https://{host}:{port}/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if out.stdout == "ok\n" or time.monotonic() > deadline:
+            break
+        time.sleep(1)  # the internal CA issues the certificate on the first handshakes
+    assert out.stdout == "ok\n", out.stderr[-800:]
+    assert "Caddy Local Authority" in out.stderr  # the issuer named in the certificate
+    # plain HTTP now redirects to HTTPS
+    status, _ = get(edge.settings.edge_http_port, host)
+    assert status in (301, 308)
