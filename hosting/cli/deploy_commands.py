@@ -221,7 +221,9 @@ def apply(app: App, yes: bool, tenant: str | None) -> None:
         if tenant is not None:
             targets = [s.urn for s in preview.steps if s.tenant in (tenant, None)]
         if not preview.changed:
-            click.echo("No changes.")
+            # Routes can change without a resource changing (a domain just got verified).
+            driver.load_edge()
+            click.echo("No changes; edge routes reloaded.")
             return
         if not yes:
             click.echo(f"{len(preview.steps)} resources will change.", err=True)
