@@ -242,3 +242,23 @@ def test_golden_resource_graph(graph: list[MockResource]) -> None:
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(actual, indent=1, sort_keys=True) + "\n")
     assert actual == json.loads(path.read_text())
+
+
+def test_stopped_database_keeps_its_volume_and_runs_nothing() -> None:
+    spec = loads(
+        """
+version: 1
+platform: {name: p, domain: apps.test, public_ipv4: 127.0.0.1}
+tenants:
+  solo:
+    name: Solo
+    email: a@b.test
+    plan: starter
+    started: 2026-01-01
+    deployments:
+      db: {type: database, stopped: true}
+"""
+    )
+    graph = run_mocked(spec, fixed_settings(spec))
+    assert "solo_db_0" not in containers(graph)
+    assert any(r.type == VOLUME and r.name == "solo_db_data" for r in graph)
