@@ -84,3 +84,28 @@ def storage_info(
                 )
             )
     return out
+
+
+@dataclass(frozen=True)
+class HealthView:
+    tenant: str
+    deployment: str
+    status: str  # healthy | unhealthy | unknown
+    detail: str | None
+    checked_at: datetime
+
+
+def latest_health(store_path: Path, tenant: str | None = None) -> list[HealthView]:
+    """The last probe of each deployment (for `status`); empty before the first one."""
+    with connect(store_path, read_only=True) as conn:
+        try:
+            found = conn.execute(
+                "SELECT tenant, deployment, status, detail, checked_at FROM ("
+                " SELECT *, row_number() OVER (PARTITION BY tenant, deployment"
+                " ORDER BY checked_at DESC) AS n FROM health_checks"
+                " WHERE ? IS NULL OR tenant = ?) WHERE n = 1 ORDER BY tenant, deployment",
+                [tenant, tenant],
+            ).fetchall()
+        except duckdb.CatalogException:
+            return []
+    return [HealthView(r[0], r[1], r[2], r[3], r[4]) for r in found]

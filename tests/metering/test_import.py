@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -128,3 +128,28 @@ def test_cli_reports_file_and_line_and_exits_1(tmp_path: Path) -> None:
     assert rows(store, "SELECT count(*) FROM deployment_metrics") == [(3,)]
     proc = run_hosting("meter", "import", "missing.jsonl", cwd=tmp_path)
     assert proc.returncode == 1 and "missing.jsonl" in proc.stderr
+
+
+def test_metrics_command_shows_the_history_with_the_product_field_names(tmp_path: Path) -> None:
+    write_spec(tmp_path, {"acme": {"shop": {"type": "web", "image": "x", "port": 8080}}})
+    now = datetime.now(UTC).replace(microsecond=0)
+    recent = [
+        {"id": f"r{i}", "deployment": "acme/shop", "metric": "requests_count", "value": 10 + i,
+         "time": (now - timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        for i in (1, 5, 30)
+    ]  # fmt: skip
+    _events(tmp_path / "r.jsonl", recent)
+    assert run_hosting("meter", "import", "r.jsonl", cwd=tmp_path).returncode == 0
+    proc = run_hosting("metrics", "acme/shop", "--hours", "24", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [m["requests_count"] for m in doc["metrics"]] == [15, 11]  # oldest first, 30 h out
+    assert set(doc["metrics"][0]) == {
+        "timestamp", "cpu_usage", "memory_usage", "bandwidth_in", "bandwidth_out",
+        "requests_count", "response_time_avg", "error_count",
+    }  # fmt: skip
+    assert doc["metrics"][0]["timestamp"].endswith("Z")
+    text = run_hosting("metrics", "acme/shop", cwd=tmp_path)
+    assert text.returncode == 0 and "2 samples" in text.stdout and "26 requests" in text.stdout
+    missing = run_hosting("metrics", "acme/nope", cwd=tmp_path)
+    assert missing.returncode == 1 and "unknown deployment `acme/nope`" in missing.stderr
