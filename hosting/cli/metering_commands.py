@@ -116,6 +116,8 @@ def _render_outcomes(outcomes: list[JobOutcome]) -> None:
                 text += f"; {ref}: {detail}"
             if s["restarted"]:
                 text += f"; restarted {', '.join(s['restarted'])}"
+        elif o.job == "domains":
+            text = f"{s['checked']} custom domains checked"
         else:
             text = f"{s['samples']} measurements"
             if s["alerts"]:

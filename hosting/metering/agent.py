@@ -25,7 +25,7 @@ from hosting.metering.metrics import metrics_cycle
 from hosting.metering.storage import Credentials, storage_cycle
 from hosting.spec.models import Spec
 
-JOBS = ("metrics", "health", "storage")
+JOBS = ("metrics", "health", "storage", "domains")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class AgentConfig:
     metrics_interval: float = 60.0
     health_interval: float = 30.0
     storage_interval: float = 3600.0
+    domains_interval: float = 60.0  # the domain checks pace themselves (every 5 min per domain)
     access_logs: tuple[Path, ...] = ()
     edge_url: str = "http://127.0.0.1:80"
     restart_after: int = 3
@@ -122,8 +123,21 @@ class Agent:
             "alerts": [f"{a.tenant} {a.kind} {a.level}: {a.message}" for a in alerts],
         }
 
+    def _domains(self) -> dict[str, Any]:
+        # Custom domains waiting for their DNS records are re-checked from here (the domains
+        # area paces it); the edge picks newly verified ones up on the next apply.
+        from hosting.domains.state import recheck_pending
+
+        checked = recheck_pending(self.spec, self.store_path)
+        return {"checked": len(checked)}
+
     def run_job(self, job: str) -> JobOutcome:
-        fn = {"metrics": self._metrics, "health": self._health, "storage": self._storage}[job]
+        fn = {
+            "metrics": self._metrics,
+            "health": self._health,
+            "storage": self._storage,
+            "domains": self._domains,
+        }[job]
         started = time.monotonic()
         try:
             summary = fn()
@@ -139,7 +153,7 @@ class Agent:
             text = f"{type(exc).__name__}: {exc}"
             self.log("error", "job_failed", job=job, error=text, trace=traceback.format_exc())
             return JobOutcome(job, False, time.monotonic() - started, error=text)
-        if self._engine_down:
+        if self._engine_down and job != "domains":  # only a Docker job proves it is back
             self._engine_down = False
             self.log("info", "docker_recovered", job=job)
         seconds = time.monotonic() - started
@@ -154,6 +168,7 @@ class Agent:
             "metrics": self.config.metrics_interval,
             "health": self.config.health_interval,
             "storage": self.config.storage_interval,
+            "domains": self.config.domains_interval,
         }
         self.log("info", "agent_started", **{f"{k}_interval": v for k, v in intervals.items()})
         due = dict.fromkeys(JOBS, time.monotonic())
