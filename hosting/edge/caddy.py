@@ -226,7 +226,12 @@ def build_config(
                 },
             }
         },
-        "apps": {"http": http_app},
+        "apps": {
+            "http": http_app,
+            # Never touch the host's trust store: the internal CA's root is for the edge only,
+            # and installing it on every /load is slow and leaks roots onto the machine.
+            "pki": {"certificate_authorities": {"local": {"install_trust": False}}},
+        },
     }
     if tls:
         policy: dict[str, Any] = {"issuers": [_issuer(spec, ca_root_path)]}
