@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from datetime import date
 from typing import Any
 
 import click
@@ -118,12 +119,32 @@ def plan(app: App, detailed_exitcode: bool, fmt: str, tenant: str | None) -> Non
     previous = driver.previous_outputs()
     result = driver.preview()
     rep = report(spec, result.steps, previous, tenant)
+    _attach_proration(app, rep)
     if fmt == "json":
         echo_json(_plan_json(rep))
     else:
         click.echo(_plan_text(rep, markdown=fmt == "markdown"))
     if detailed_exitcode and rep.changed:
         raise click.exceptions.Exit(2)
+
+
+def _attach_proration(app: App, rep: Any, as_of: date | None = None) -> None:
+    """Price each tenant's change with billing's own schedule, so plan and invoice agree."""
+    from hosting.billing.impact import plan_impacts
+
+    impacts = {i.tenant: i for i in plan_impacts(app.store_path, app.spec, as_of)}
+    for t in rep.tenants:
+        impact = impacts.get(t.tenant)
+        if impact is not None and impact.change != "none":
+            t.proration = impact
+
+
+def _proration_text(impact: Any) -> str:
+    sign = "+" if impact.delta >= 0 else "-"
+    return (
+        f"{impact.change} on {impact.effective}: base charges {sign}${abs(impact.delta):.2f}"
+        f" ({impact.note})"
+    )
 
 
 def _plan_json(rep: Any) -> dict[str, Any]:
@@ -160,6 +181,16 @@ def _plan_json(rep: Any) -> dict[str, Any]:
                     "monthly_delta": t.cost.delta,
                     "text": t.cost.text(),
                 },
+                "proration": None
+                if t.proration is None
+                else {
+                    "change": t.proration.change,
+                    "effective": t.proration.effective,
+                    "old_base": t.proration.old_base,
+                    "new_base": t.proration.new_base,
+                    "delta": t.proration.delta,
+                    "note": t.proration.note,
+                },
             }
             for t in rep.tenants
         ],
@@ -185,6 +216,8 @@ def _plan_text(rep: Any, *, markdown: bool) -> str:
             lines.append(f"{h2}usage: {usage}")
         if t.cost is not None:
             lines.append(f"{h2}cost: {t.cost.text()}")
+        if t.proration is not None:
+            lines.append(f"{h2}billing: {_proration_text(t.proration)}")
         lines.append("")
     if rep.platform:
         lines.append(f"{h1}platform (edge)")
@@ -200,6 +233,15 @@ def _plan_text(rep: Any, *, markdown: bool) -> str:
 
 
 # -- apply / destroy / refresh ---------------------------------------------------------------
+def _sync_subscriptions(app: App) -> None:
+    """SPEC section 3: every apply records the file's plan changes in the billing history."""
+    from hosting.billing.subscriptions import sync
+
+    result = sync(app.store_path, app.spec)
+    for change in result.changes:
+        click.echo(f"  subscription {change.tenant}: {change.event} ({change.plan or '-'})")
+
+
 @cli.command()
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--tenant", help="Only this tenant's resources (and the edge).")
@@ -224,6 +266,7 @@ def apply(app: App, yes: bool, tenant: str | None) -> None:
             # Routes can change without a resource changing (a domain just got verified).
             driver.load_edge()
             click.echo("No changes; edge routes reloaded.")
+            _sync_subscriptions(app)
             return
         if not yes:
             click.echo(f"{len(preview.steps)} resources will change.", err=True)
@@ -232,6 +275,7 @@ def apply(app: App, yes: bool, tenant: str | None) -> None:
             click.confirm("Apply?", abort=True)
     result = driver.up(targets)
     click.echo(f"Applied: {len(result.steps)} resources changed.")
+    _sync_subscriptions(app)
     for key, value in sorted(result.outputs.items()):
         if isinstance(value, dict) and value.get("urls"):
             click.echo(f"  {key:<24} {' '.join(value['urls'])}")

@@ -57,6 +57,8 @@ class TenantReport:
     deployments: dict[str, list[Step]] = field(default_factory=dict)  # "" = tenant-wide
     usage: list[UsageLine] = field(default_factory=list)
     cost: Cost | None = None
+    # The billing engine's view: the base charges the change adds, pro-rated as invoices will.
+    proration: Any = None
 
     @property
     def counts(self) -> dict[str, int]:
