@@ -19,12 +19,12 @@ DAYS = 90
 
 # deployment -> (kind, base requests per 6 h, outbound bytes per request, storage by type in GB)
 DEPLOYMENTS: dict[str, tuple[str, int, int, dict[str, float]]] = {
-    "acme/shop": ("web", 40_000, 180_000, {"code": 0.4, "static": 6.0, "logs": 2.5}),
-    "acme/api": ("api", 25_000, 12_000, {"code": 0.3, "logs": 1.2}),
-    "acme/main": ("database", 0, 0, {"database": 12.0}),
-    "acme/docs": ("web", 5_000, 60_000, {"static": 0.2}),
-    "globex/portal": ("web", 90_000, 250_000, {"code": 0.5, "static": 3.0, "logs": 1.0}),
-    "globex/orders": ("database", 0, 0, {"database": 18.0}),
+    "acme/shop": ("web", 40_000, 20_000, {"code": 0.4, "static": 6.0, "logs": 1.5}),
+    "acme/api": ("api", 25_000, 4_000, {"code": 0.3, "logs": 1.2}),
+    "acme/main": ("database", 0, 0, {"database": 5.0}),
+    "acme/docs": ("web", 5_000, 30_000, {"static": 0.2}),
+    "globex/portal": ("web", 90_000, 15_000, {"code": 0.5, "static": 3.0, "logs": 1.0}),
+    "globex/orders": ("database", 0, 0, {"database": 14.0}),
     "initech/blog": ("web", 300, 40_000, {"code": 0.1, "static": 0.3}),
     "umbrella/records": ("api", 120_000, 30_000, {"code": 0.6, "logs": 6.0, "cache": 2.0}),
     "umbrella/ledger": ("database", 0, 0, {"database": 150.0}),
