@@ -52,6 +52,10 @@ class _Abort(Exception):
         self.problem = problem
 
 
+def _abort(filename: str, mark: yaml.Mark, path: str, message: str) -> _Abort:
+    return _Abort(SpecProblem(filename, mark.line + 1, mark.column + 1, path, message))
+
+
 def short_path(path: Path_) -> str:
     """For hostile files: a path thousands of levels deep helps nobody."""
     if len(path) <= 8:
@@ -136,49 +140,34 @@ def _build(
     budget[0] -= 1
     mark = node.start_mark
     if budget[0] < 0:
-        raise _Abort(
-            SpecProblem(
-                filename,
-                mark.line + 1,
-                mark.column + 1,
-                short_path(path),
-                "too many nodes (anchors and aliases expand beyond "
-                f"{MAX_NODES:,} values); remove the alias chain",
-            )
+        raise _abort(
+            filename,
+            mark,
+            short_path(path),
+            "too many nodes (anchors and aliases expand beyond "
+            f"{MAX_NODES:,} values); remove the alias chain",
         )
     if depth > MAX_DEPTH:
-        raise _Abort(
-            SpecProblem(
-                filename,
-                mark.line + 1,
-                mark.column + 1,
-                short_path(path),
-                f"nesting is too deep (more than {MAX_DEPTH} levels)",
-            )
+        raise _abort(
+            filename, mark, short_path(path), f"nesting is too deep (more than {MAX_DEPTH} levels)"
         )
     positions.values[path] = (mark.line + 1, mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise _Abort(
-                    SpecProblem(
-                        filename,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                        format_path(path),
-                        "merge keys (`<<`) are not supported; write the keys out",
-                    )
+                raise _abort(
+                    filename,
+                    key_node.start_mark,
+                    format_path(path),
+                    "merge keys (`<<`) are not supported; write the keys out",
                 )
             if not isinstance(key_node, yaml.ScalarNode):
-                raise _Abort(
-                    SpecProblem(
-                        filename,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                        format_path(path),
-                        "a key must be a plain name, not a list or mapping",
-                    )
+                raise _abort(
+                    filename,
+                    key_node.start_mark,
+                    format_path(path),
+                    "a key must be a plain name, not a list or mapping",
                 )
             key = _scalar(key_node, path, filename)
             if not isinstance(key, str | int | bool) or isinstance(key, bool):
@@ -187,15 +176,12 @@ def _build(
             kline, kcol = key_node.start_mark.line + 1, key_node.start_mark.column + 1
             if key in out:
                 first = positions.keys.get((*path, key), (0, 0))
-                raise _Abort(
-                    SpecProblem(
-                        filename,
-                        kline,
-                        kcol,
-                        format_path((*path, key)),
-                        f"duplicate key `{key}` (first defined on line {first[0]}); "
-                        "YAML would silently keep only the last one: merge them",
-                    )
+                raise _abort(
+                    filename,
+                    key_node.start_mark,
+                    format_path((*path, key)),
+                    f"duplicate key `{key}` (first defined on line {first[0]}); "
+                    "YAML would silently keep only the last one: merge them",
                 )
             positions.keys[(*path, key)] = (kline, kcol)
             out[key] = _build(value_node, (*path, key), positions, filename, budget, depth + 1)
@@ -211,25 +197,16 @@ def _build(
 def _scalar(node: yaml.Node, path: Path_, filename: str) -> Any:
     ctor = _constructor.yaml_constructors.get(node.tag)
     if ctor is None:
-        raise _Abort(
-            SpecProblem(
-                filename,
-                node.start_mark.line + 1,
-                node.start_mark.column + 1,
-                format_path(path),
-                f"unsupported YAML tag `{node.tag}`",
-            )
+        raise _abort(
+            filename, node.start_mark, format_path(path), f"unsupported YAML tag `{node.tag}`"
         )
     try:
         return ctor(_constructor, node)
     except (ValueError, yaml.constructor.ConstructorError) as exc:
         what = "date" if node.tag.endswith(":timestamp") else node.tag.rsplit(":", 1)[-1]
-        raise _Abort(
-            SpecProblem(
-                filename,
-                node.start_mark.line + 1,
-                node.start_mark.column + 1,
-                format_path(path),
-                f"`{node.value}` is not a valid {what} ({exc}); dates are YYYY-MM-DD",
-            )
+        raise _abort(
+            filename,
+            node.start_mark,
+            format_path(path),
+            f"`{node.value}` is not a valid {what} ({exc}); dates are YYYY-MM-DD",
         ) from None
