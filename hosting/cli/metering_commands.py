@@ -36,7 +36,7 @@ def agent_options(func: F) -> F:
         click.option("--access-log", "access_logs", multiple=True, type=click.Path(),
                      help="Edge JSON access log to read (repeatable) "
                      "[default: STATE_DIR/edge/logs/access.log]."),
-        click.option("--edge-url", default="http://127.0.0.1:80", show_default=True,
+        click.option("--edge-url", default="https://127.0.0.1:443", show_default=True,
                      help="Where health probes reach the edge (with each deployment's Host)."),
         click.option("--restart-after", type=click.IntRange(1, 1000), default=3,
                      show_default=True, help="Restart after this many failed probes in a row."),

@@ -35,7 +35,7 @@ class AgentConfig:
     storage_interval: float = 3600.0
     domains_interval: float = 60.0  # the domain checks pace themselves (every 5 min per domain)
     access_logs: tuple[Path, ...] = ()
-    edge_url: str = "http://127.0.0.1:80"
+    edge_url: str = "https://127.0.0.1:443"
     restart_after: int = 3
 
 

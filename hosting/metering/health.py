@@ -130,7 +130,7 @@ def health_cycle(
     engine: Engine,
     spec: Spec,
     *,
-    edge_url: str = "http://127.0.0.1:80",
+    edge_url: str = "https://127.0.0.1:443",
     restart_after: int = 3,
     probe: ProbeFn = http_probe,
     now: datetime | None = None,
