@@ -26,6 +26,7 @@ from hosting.metering.storage import Credentials, storage_cycle
 from hosting.spec.models import Spec
 
 JOBS = ("metrics", "health", "storage", "domains")
+LOG_ROLL_BYTES = 10 * 2**20
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,11 @@ class Agent:
         line = json.dumps({"ts": stamp, "level": level, "event": event, **fields}, default=str)
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                if self.log_file.stat().st_size > LOG_ROLL_BYTES:  # keep one previous file
+                    self.log_file.replace(self.log_file.with_name(self.log_file.name + ".1"))
+            except FileNotFoundError:
+                pass
             with self.log_file.open("a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
         if self.echo is not None:
