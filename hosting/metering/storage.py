@@ -117,11 +117,22 @@ def storage_cycle(
                 "SELECT tenant, deployment, bytes FROM access_log_bytes"
             ).fetchall()
         }
+        still_held = conn.execute(
+            "SELECT tenant, deployment, storage_type FROM deployment_storage"
+            " GROUP BY ALL HAVING arg_max(size_bytes, last_calculated) > 0"
+        ).fetchall()
     image_sizes: dict[str, int] = {}
     samples: list[StorageSample] = []
 
     def add(tid: str, did: str, kind: str, size: int, files: int | None) -> None:
         samples.append(StorageSample(tid, did, kind, size, files, stamp))
+
+    # Billing holds each measurement until the next one: a deployment removed from the file
+    # must be measured once at zero, or its last size would be billed forever.
+    for tid, did, kind in still_held:
+        tenant_now = spec.tenants.get(tid)
+        if tenant_now is None or did not in tenant_now.deployments:
+            add(tid, did, kind, 0, 0)
 
     for tid, tenant in spec.tenants.items():
         for did, dep in tenant.deployments.items():
