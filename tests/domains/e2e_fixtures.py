@@ -247,7 +247,60 @@ def acme_stack(
     challtestsrv: ChallTestSrv,
     upstreams: dict[str, Upstream],
 ) -> AcmeStack:
+    _register_acme_account(pebble, caddy_edge, challtestsrv)
     return AcmeStack(pebble, caddy_edge, challtestsrv, upstreams)
+
+
+def _register_acme_account(pebble: Pebble, edge: Edge, dns: ChallTestSrv) -> None:
+    """Have Caddy create its ACME account with one certificate before the tests load many.
+
+    Debian's Caddy 2.6 races when its first config holds several names: each obtain
+    registers an account at once, storage keeps one key while an order is signed for the
+    other, and Pebble answers "JWS verification error" on every retry. Caddy 2.7+ (the edge's
+    default image) serialises account creation; with one name first, 2.6 is fine too.
+    """
+    host = "account-warmup.example.test"
+    dns.add_a(host, "127.0.0.1")
+    issuer = {
+        "module": "acme",
+        "ca": pebble.directory,
+        "email": "ops@example.test",
+        "trusted_roots_pem_files": [str(pebble.listener_ca)],
+    }
+    edge.load(
+        {
+            "admin": {"listen": edge.admin_listen},
+            "apps": {
+                "http": {
+                    "http_port": edge.ports.http,
+                    "https_port": edge.ports.https,
+                    "servers": {
+                        "warmup": {
+                            "listen": [f":{edge.ports.https}"],
+                            "routes": [
+                                {
+                                    "match": [{"host": [host]}],
+                                    "handle": [{"handler": "static_response", "body": "ok"}],
+                                }
+                            ],
+                        }
+                    },
+                },
+                "tls": {"automation": {"policies": [{"issuers": [issuer]}]}},
+                "pki": {"certificate_authorities": {"local": {"install_trust": False}}},
+            },
+        }
+    )
+    ctx = ssl.create_default_context(cadata=pebble.root_pem())
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            https_get(ctx, edge.ports.https, host)
+            return
+        except (ssl.SSLError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 class SniHTTPSConnection(http.client.HTTPSConnection):
