@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from urllib.parse import urlparse
 from hosting.errors import ProviderError
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
+from hosting.unixhttp import UnixHTTPConnection
 
 STATIC_ROOT = "/srv/static"
 ADMIN_SOCKET_NAME = "admin.sock"
@@ -239,31 +239,17 @@ def build_config(
     return config
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    # Caddy accepts only an empty Host on its unix-socket admin endpoint (origin check).
-    host_header = ""
-
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
-
-
 def _headers(conn: http.client.HTTPConnection) -> dict[str, str]:
-    if isinstance(conn, _UnixConnection):
-        return {"Host": _UnixConnection.host_header}
+    # Caddy accepts only an empty Host on its unix-socket admin endpoint (origin check).
+    if isinstance(conn, UnixHTTPConnection):
+        return {"Host": ""}
     return {}
 
 
 def _connection(admin_url: str, timeout: float) -> http.client.HTTPConnection:
     """`unix:///path/admin.sock` or `http://127.0.0.1:2019`."""
     if admin_url.startswith("unix://"):
-        return _UnixConnection(admin_url[len("unix://") :], timeout)
+        return UnixHTTPConnection(admin_url[len("unix://") :], timeout)
     parsed = urlparse(admin_url)
     if parsed.scheme != "http" or not parsed.hostname:
         raise ProviderError(

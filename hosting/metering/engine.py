@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlparse
 
 from hosting.errors import MeteringError
+from hosting.unixhttp import UnixHTTPConnection
 
 API = "/v1.41"  # Docker 20.10+; every call here exists since long before
 LABEL_TENANT, LABEL_DEPLOYMENT, LABEL_TYPE = "hosting.tenant", "hosting.deployment", "hosting.type"
@@ -18,22 +18,6 @@ LABEL_TENANT, LABEL_DEPLOYMENT, LABEL_TYPE = "hosting.tenant", "hosting.deployme
 
 class EngineUnreachable(MeteringError):
     """The Docker engine did not answer; the agent logs it and tries again next cycle."""
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 @dataclass(frozen=True)
@@ -92,7 +76,7 @@ class Engine:
     def _connection(self, timeout: float | None = None) -> http.client.HTTPConnection:
         t = timeout or self.timeout
         if self._url.scheme == "unix":
-            return _UnixConnection(self._url.path, t)
+            return UnixHTTPConnection(self._url.path, t)
         return http.client.HTTPConnection(self._url.hostname or "localhost", self._url.port, t)
 
     def request(
