@@ -185,12 +185,18 @@ def _echo_usage(u: current.CurrentUsage) -> None:
 @pass_app
 def usage_command(app: App, tenant: str, as_of: datetime | None, as_json: bool) -> None:
     """The current period's usage (storage, bandwidth, included) and projected cost."""
-    u = current.usage(app.store_path, app.spec, tenant, _day(as_of))
+    from hosting.metering.alerts import standing_alerts
+
+    day = _day(as_of)
+    u = current.usage(app.store_path, app.spec, tenant, day)
+    alerts = standing_alerts(app.store_path, app.spec, tenant, day)
     if as_json:
-        echo_json(_usage_json(u))
+        echo_json({**_usage_json(u), "alerts": alerts})
         return
     click.echo(f"{tenant}:")
     _echo_usage(u)
+    for a in alerts:
+        click.echo(f"  alert: {a.kind} {a.level}: {a.message}")
 
 
 @cli.group()

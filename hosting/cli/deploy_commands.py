@@ -343,9 +343,15 @@ def status(app: App, tenant: str | None, as_json: bool) -> None:
         for s in runtime.status(spec, verified_domains(spec, app.state_dir))
         if tenant is None or s.tenant == tenant
     ]
+    from hosting.metering.alerts import standing_alerts
+
+    tenants = [tenant] if tenant is not None else list(spec.tenants)
+    alerts = [a for t in tenants for a in standing_alerts(app.store_path, spec, t)]
     if as_json:
-        echo_json({"deployments": rows})
+        echo_json({"deployments": rows, "alerts": alerts})
         return
+    for a in alerts:
+        click.echo(f"alert: {a.tenant} {a.kind} {a.level}: {a.message}")
     click.echo(
         table(
             ["Deployment", "Type", "Status", "Health", "Replicas", "URLs"],

@@ -93,42 +93,57 @@ def bandwidth_used(conn: duckdb.DuckDBPyConnection, tenant: str, start: date, en
     return int(row[0]) if row else 0
 
 
+def current_alerts(
+    conn: duckdb.DuckDBPyConnection, spec: Spec, day: date, tenants: list[str] | None = None
+) -> list[Alert]:
+    """Each tenant's storage level and bandwidth state now (level `ok` included)."""
+    out: list[Alert] = []
+    for tid in tenants if tenants is not None else list(spec.tenants):
+        tenant = spec.tenants[tid]
+        plan = spec.plan_of(tenant)
+        used = sum(r[2] for r in latest_storage(conn, tid))
+        limit = plan.storage_gb * GB
+        percent = used / limit * 100 if limit else (100.0 if used else 0.0)
+        level = level_for(percent)
+        message = _storage_message(level, percent, plan.storage_gb)
+        out.append(Alert(tid, "storage", level, message, used, limit))
+        if day >= tenant.started:
+            start, end = period_containing(tenant.started, day)
+            sent = bandwidth_used(conn, tid, start, end)
+            included = plan.bandwidth_gb * GB
+            over = OVERAGE if sent > included else OK
+            message = (
+                f"bandwidth {sent / GB:.2f} GB exceeds the included {plan.bandwidth_gb} GB"
+                f" this period ({start} to {end}); overage is billed at $0.05/GB"
+                if over == OVERAGE
+                else "bandwidth within the plan"
+            )
+            out.append(Alert(tid, "bandwidth", over, message, sent, included))
+    return out
+
+
+def standing_alerts(
+    store_path: Path, spec: Spec, tenant: str, day: date | None = None
+) -> list[Alert]:
+    """What `status` and `usage` show: the tenant's alerts that hold now (not `ok`)."""
+    if not store_path.exists():
+        return []
+    with connect(store_path, read_only=True) as conn:
+        try:
+            alerts = current_alerts(conn, spec, day or datetime.now(UTC).date(), [tenant])
+        except duckdb.CatalogException:
+            return []  # never migrated: nothing measured
+    return [a for a in alerts if a.level != OK]
+
+
 def check_alerts(store_path: Path, spec: Spec, *, today: date | None = None) -> list[Alert]:
     """Record a new alert for each tenant whose storage level or bandwidth overage changed
     since its last alert of that kind; returns the ones recorded now."""
     day = today or datetime.now(UTC).date()
-    current: list[Alert] = []
     with connect(store_path) as conn:
         conn.execute("BEGIN TRANSACTION")
         try:
-            for tid, tenant in spec.tenants.items():
-                plan = spec.plan_of(tenant)
-                used = sum(r[2] for r in latest_storage(conn, tid))
-                limit = plan.storage_gb * GB
-                percent = used / limit * 100 if limit else (100.0 if used else 0.0)
-                level = level_for(percent)
-                current.append(
-                    Alert(
-                        tid,
-                        "storage",
-                        level,
-                        _storage_message(level, percent, plan.storage_gb),
-                        used,
-                        limit,
-                    )
-                )
-                if day >= tenant.started:
-                    start, end = period_containing(tenant.started, day)
-                    out = bandwidth_used(conn, tid, start, end)
-                    included = plan.bandwidth_gb * GB
-                    over = OVERAGE if out > included else OK
-                    message = (
-                        f"bandwidth {out / GB:.2f} GB exceeds the included {plan.bandwidth_gb} GB"
-                        f" this period ({start} to {end}); overage is billed at $0.05/GB"
-                        if over == OVERAGE
-                        else "bandwidth within the plan"
-                    )
-                    current.append(Alert(tid, "bandwidth", over, message, out, included))
+            current = current_alerts(conn, spec, day)
             recorded = []
             stamp = datetime.now(UTC).replace(tzinfo=None)
             for a in current:
