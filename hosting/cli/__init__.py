@@ -57,6 +57,7 @@ def _register() -> None:
         "billing_commands",
         "report_commands",
         "domain_commands",
+        "backup_commands",
     ):
         try:
             importlib.import_module(f"hosting.cli.{name}")

@@ -1,0 +1,335 @@
+"""Backup and restore through the running database container (`docker exec`).
+
+Inside the container the local socket is trusted (the image's initdb uses --auth-local=trust),
+so pg_dump and pg_restore connect as POSTGRES_USER with no password: the password is never
+read into an argv, a file, a log line or an error. Only POSTGRES_USER and POSTGRES_DB are
+taken from the container's environment; the rest of it stays with Docker.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from hosting.backups import files
+from hosting.errors import NotFoundError, ProviderError, UsageError
+from hosting.metering.engine import Container, Engine
+from hosting.provider.runtime import docker_env
+from hosting.spec import names
+from hosting.spec.limits import tenant_or_error
+from hosting.spec.models import DatabaseDeployment, Spec
+
+DEFAULT_KEEP = 7
+CHUNK = 1 << 20
+# Finds the server's socket (the test image uses /tmp, the upstream image /var/run/postgresql)
+# and runs the given client with PGHOST set to it.
+SOCKET_SCRIPT = (
+    'for d in /var/run/postgresql /tmp; do if [ -S "$d/.s.PGSQL.5432" ]; then '
+    'PGHOST="$d"; export PGHOST; exec "$@"; fi; done; '
+    'echo "no PostgreSQL socket in /var/run/postgresql or /tmp (is the server up?)" >&2; exit 2'
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    tenant: str
+    deployment: str
+    container: str  # id
+    user: str
+    dbname: str
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # only to scrub messages
+
+
+@dataclass(frozen=True)
+class BackupOutcome:
+    tenant: str
+    deployment: str
+    ok: bool
+    file: files.BackupFile | None = None
+    removed: tuple[str, ...] = ()
+    error: str | None = None
+    skipped: bool = False
+
+
+def database_deployment(spec: Spec, tenant: str, deployment: str) -> DatabaseDeployment:
+    found = tenant_or_error(spec, tenant)
+    dep = found.deployments.get(deployment)
+    if dep is None:
+        raise NotFoundError(
+            f"tenant `{tenant}` has no deployment `{deployment}`",
+            f"its deployments: {', '.join(found.deployments) or 'none'}",
+        )
+    if not isinstance(dep, DatabaseDeployment):
+        raise UsageError(
+            f"{tenant}/{deployment} is a {dep.type} deployment, not a database",
+            "only `type: database` deployments have backups",
+        )
+    return dep
+
+
+def locate(spec: Spec, engine: Engine, tenant: str, deployment: str) -> Target:
+    """The running database container of tenant/deployment, by its labels."""
+    database_deployment(spec, tenant, deployment)
+    mine: list[Container] = [
+        c
+        for c in engine.containers(all=True)
+        if (c.tenant, c.deployment, c.kind) == (tenant, deployment, "database")
+    ]
+    running = [c for c in mine if c.state == "running"]
+    if not running:
+        state = f" (it is {mine[0].state})" if mine else ""
+        raise ProviderError(
+            f"the database container of {tenant}/{deployment} is not running{state}",
+            "run `hosting apply` (or start it) and try again",
+        )
+    info = engine.inspect(running[0].id)
+    env = dict(
+        item.split("=", 1) for item in (info.get("Config") or {}).get("Env") or [] if "=" in item
+    )
+    return Target(
+        tenant,
+        deployment,
+        running[0].id,
+        env.get("POSTGRES_USER") or "postgres",
+        env.get("POSTGRES_DB") or names.database_name(deployment),
+        tuple(v for k, v in env.items() if "PASSWORD" in k.upper() and v),
+    )
+
+
+def _exec_args(target: Target, *client: str, stdin: bool = False) -> list[str]:
+    if shutil.which("docker") is None:
+        raise ProviderError("the docker CLI is not installed", "install Docker (docker.io)")
+    flags = ["-i"] if stdin else []
+    return ["docker", "exec", *flags, target.container, "sh", "-c", SOCKET_SCRIPT, "sh", *client]
+
+
+def _summary(stderr: bytes, target: Target) -> str:
+    """The last few lines of a client's stderr, with any secret value blotted out."""
+    text = stderr.decode(errors="replace")
+    for secret in target.secrets:
+        text = text.replace(secret, "***")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    out = "; ".join(lines[-3:]) or "no message"
+    return out if len(out) <= 400 else out[:397] + "..."
+
+
+@contextmanager
+def _locked(folder: Path, ref: str) -> Iterator[None]:
+    with (folder / ".lock").open("a") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ProviderError(f"a backup of {ref} is already running") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _server_version(spec: Spec, target: Target) -> str | None:
+    args = _exec_args(
+        target, "psql", "-X", "-A", "-t", "-U", target.user, "-d", target.dbname,
+        "-c", "SHOW server_version",
+    )  # fmt: skip
+    try:
+        out = subprocess.run(
+            args, capture_output=True, timeout=60, env=docker_env(spec), check=False
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    text = out.stdout.decode(errors="replace").strip()
+    return text.split()[0] if out.returncode == 0 and text else None
+
+
+def _drain(stream: IO[bytes], sink: list[bytes]) -> None:
+    sink.append(stream.read())
+
+
+def backup_one(
+    spec: Spec,
+    state_dir: Path,
+    tenant: str,
+    deployment: str,
+    *,
+    keep: int = DEFAULT_KEEP,
+    engine: Engine | None = None,
+    timeout_s: float = 3600.0,
+) -> BackupOutcome:
+    """One `pg_dump -Fc` of tenant/deployment into its folder, then retention. Raises a
+    HostingError (and leaves no .dump) when the dump fails."""
+    if keep < 1:
+        raise UsageError(f"--keep must be at least 1, not {keep}")
+    engine = engine or Engine(spec.platform.docker.host)
+    target = locate(spec, engine, tenant, deployment)
+    folder = files.deployment_dir(state_dir, tenant, deployment)
+    folder.mkdir(parents=True, exist_ok=True)
+    ref = f"{tenant}/{deployment}"
+    with _locked(folder, ref):
+        version = _server_version(spec, target)
+        started = datetime.now(UTC).replace(tzinfo=None)
+        name = files.stamp(started) + files.SUFFIX
+        final = folder / name
+        tmp = folder / ("." + name + files.PARTIAL)
+        args = _exec_args(target, "pg_dump", "-Fc", "-U", target.user, "-d", target.dbname)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with tmp.open("wb") as out:
+                proc = subprocess.Popen(
+                    args,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=docker_env(spec),
+                )
+                assert proc.stdout is not None and proc.stderr is not None
+                errors: list[bytes] = []
+                reader = threading.Thread(target=_drain, args=(proc.stderr, errors), daemon=True)
+                reader.start()
+                while chunk := proc.stdout.read(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+                try:
+                    code = proc.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                    code = -1
+                reader.join(timeout=10)
+                out.flush()
+                os.fsync(out.fileno())
+            stderr = b"".join(errors)
+            if code != 0:
+                raise ProviderError(
+                    f"pg_dump of {ref} failed (exit {code}): {_summary(stderr, target)}",
+                    "is the database container running and healthy? see `hosting status`",
+                )
+            if size == 0:
+                raise ProviderError(f"pg_dump of {ref} wrote nothing")
+            tmp.replace(final)
+            files.fsync_dir(folder)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        finished = datetime.now(UTC).replace(tzinfo=None)
+        files.write_sidecar(
+            final,
+            {
+                "tenant": tenant,
+                "deployment": deployment,
+                "database": target.dbname,
+                "format": "pg_dump -Fc",
+                "size_bytes": size,
+                "sha256": digest.hexdigest(),
+                "started": files.iso(started),
+                "finished": files.iso(finished),
+                "pg_version": version,
+            },
+        )
+        removed = files.prune(folder, keep)
+    listed = [b for b in files.list_backups(state_dir, tenant, deployment) if b.name == name]
+    return BackupOutcome(tenant, deployment, True, listed[0] if listed else None, tuple(removed))
+
+
+def backup_all(
+    spec: Spec,
+    state_dir: Path,
+    *,
+    tenant: str | None = None,
+    keep: int = DEFAULT_KEEP,
+    engine: Engine | None = None,
+) -> list[BackupOutcome]:
+    """Every database deployment (of one tenant, or all): one failure never stops the
+    others; deployments marked `stopped: true` are skipped."""
+    if tenant is not None:
+        tenant_or_error(spec, tenant)
+    engine = engine or Engine(spec.platform.docker.host)
+    out: list[BackupOutcome] = []
+    for tid, t in spec.tenants.items():
+        if tenant is not None and tid != tenant:
+            continue
+        for did, dep in t.deployments.items():
+            if not isinstance(dep, DatabaseDeployment):
+                continue
+            if dep.stopped:
+                out.append(BackupOutcome(tid, did, True, skipped=True, error="stopped"))
+                continue
+            try:
+                out.append(backup_one(spec, state_dir, tid, did, keep=keep, engine=engine))
+            except (ProviderError, UsageError) as exc:
+                out.append(BackupOutcome(tid, did, False, error=exc.message))
+    return out
+
+
+def restore(
+    spec: Spec,
+    state_dir: Path,
+    tenant: str,
+    deployment: str,
+    file: str,
+    *,
+    confirmed: bool,
+    engine: Engine | None = None,
+    timeout_s: float = 3600.0,
+) -> Path:
+    """Replace the database's contents with a dump (`pg_restore --clean --if-exists` in one
+    transaction: on error nothing changes). Refuses unless confirmed."""
+    database_deployment(spec, tenant, deployment)
+    path = files.resolve(state_dir, tenant, deployment, file)
+    ref = f"{tenant}/{deployment}"
+    if not confirmed:
+        raise UsageError(
+            f"restoring {path.name} replaces the current contents of {ref}",
+            "add --yes to go ahead",
+        )
+    with path.open("rb") as fh:
+        if fh.read(5) != b"PGDMP":
+            raise UsageError(f"{path} is not a pg_dump custom-format file")
+    expected = next(
+        (b.sha256 for b in files.list_backups(state_dir, tenant, deployment) if b.path == path),
+        None,
+    )
+    if expected is not None and _sha256(path) != expected:
+        raise UsageError(
+            f"{path.name} does not match the checksum recorded when it was taken",
+            "the file is damaged; restore another one",
+        )
+    engine = engine or Engine(spec.platform.docker.host)
+    target = locate(spec, engine, tenant, deployment)
+    args = _exec_args(
+        target, "pg_restore", "--clean", "--if-exists", "--single-transaction", "--no-owner",
+        "-U", target.user, "-d", target.dbname, stdin=True,
+    )  # fmt: skip
+    with path.open("rb") as fh:
+        try:
+            proc = subprocess.run(
+                args, stdin=fh, capture_output=True, timeout=timeout_s, env=docker_env(spec),
+                check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise ProviderError(f"pg_restore into {ref} took over {timeout_s:.0f} s") from None
+    if proc.returncode != 0:
+        raise ProviderError(
+            f"pg_restore into {ref} failed (exit {proc.returncode}), nothing was changed:"
+            f" {_summary(proc.stderr, target)}"
+        )
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,139 @@
+"""Backup commands: backup run, backup list, backup restore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from hosting.backups import BackupFile, BackupOutcome, backup_all, backup_one, list_backups
+from hosting.backups import restore as restore_backup
+from hosting.backups.pg import DEFAULT_KEEP
+from hosting.cli import cli
+from hosting.cli.context import App
+from hosting.cli.output import echo_json, human_bytes, json_option, table, to_jsonable
+from hosting.errors import HostingError, UsageError
+
+pass_app = click.make_pass_decorator(App)
+
+
+def _split(ref: str | None) -> tuple[str | None, str | None]:
+    if not ref:
+        return None, None
+    tenant, _, deployment = ref.partition("/")
+    if not tenant or "/" in deployment:
+        raise UsageError(f"`{ref}` is not TENANT or TENANT/DEPLOYMENT")
+    return tenant, deployment or None
+
+
+def _file_json(b: BackupFile | None) -> Any:
+    if b is None:
+        return None
+    return {
+        "tenant": b.tenant,
+        "deployment": b.deployment,
+        "name": b.name,
+        "path": str(b.path),
+        "size_bytes": b.size_bytes,
+        "sha256": b.sha256,
+        "started": to_jsonable(b.started) if b.started else None,
+        "finished": to_jsonable(b.finished) if b.finished else None,
+        "pg_version": b.pg_version,
+    }
+
+
+def _outcome_json(o: BackupOutcome) -> dict[str, Any]:
+    return {
+        "tenant": o.tenant,
+        "deployment": o.deployment,
+        "ok": o.ok,
+        "skipped": o.skipped,
+        "error": o.error,
+        "file": _file_json(o.file),
+        "removed": list(o.removed),
+    }
+
+
+@cli.group()
+def backup() -> None:
+    """PostgreSQL backups of database deployments (STATE_DIR/backups/)."""
+
+
+@backup.command("run")
+@click.argument("ref", metavar="[TENANT[/DEPLOYMENT]]", required=False)
+@click.option("--keep", type=click.IntRange(1, 10000), default=DEFAULT_KEEP, show_default=True,
+              help="Backups to keep per deployment (the oldest beyond are removed).")  # fmt: skip
+@json_option
+@pass_app
+def run_cmd(app: App, ref: str | None, keep: int, as_json: bool) -> None:
+    """Back up one database deployment, a tenant's, or every one in the file (pg_dump -Fc)."""
+    tenant, deployment = _split(ref)
+    spec = app.spec
+    if deployment is not None and tenant is not None:
+        try:
+            outcomes = [backup_one(spec, app.state_dir, tenant, deployment, keep=keep)]
+        except HostingError as exc:
+            if not as_json:
+                raise
+            outcomes = [BackupOutcome(tenant, deployment, False, error=exc.message)]
+    else:
+        outcomes = backup_all(spec, app.state_dir, tenant=tenant, keep=keep)
+    failed = [o for o in outcomes if not o.ok]
+    if as_json:
+        echo_json({"backups": [_outcome_json(o) for o in outcomes]})
+    else:
+        if not outcomes:
+            click.echo("no database deployments to back up")
+        for o in outcomes:
+            where = f"{o.tenant}/{o.deployment}"
+            if o.skipped:
+                click.echo(f"{where}: skipped ({o.error})")
+            elif o.ok and o.file is not None:
+                extra = f"; removed {len(o.removed)} older" if o.removed else ""
+                click.echo(f"{where}: {o.file.path} ({human_bytes(o.file.size_bytes)}){extra}")
+        for o in failed:
+            click.echo(f"error: {o.tenant}/{o.deployment}: {o.error}", err=True)
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+@backup.command("list")
+@click.argument("ref", metavar="[TENANT[/DEPLOYMENT]]", required=False)
+@json_option
+@pass_app
+def list_cmd(app: App, ref: str | None, as_json: bool) -> None:
+    """Backups on disk, oldest first per deployment."""
+    tenant, deployment = _split(ref)
+    found = list_backups(app.state_dir, tenant, deployment)
+    if as_json:
+        echo_json({"backups": [_file_json(b) for b in found]})
+        return
+    if not found:
+        click.echo("no backups")
+        return
+    rows = [
+        [
+            f"{b.tenant}/{b.deployment}",
+            b.name,
+            human_bytes(b.size_bytes),
+            to_jsonable(b.finished) if b.finished else "-",
+            b.pg_version or "-",
+        ]
+        for b in found
+    ]
+    click.echo(table(["deployment", "file", "size", "finished", "postgres"], rows, right=[2]))
+
+
+@backup.command("restore")
+@click.argument("ref", metavar="TENANT/DEPLOYMENT")
+@click.argument("file")
+@click.option("--yes", is_flag=True, help="Really replace the database's current contents.")
+@pass_app
+def restore_cmd(app: App, ref: str, file: str, yes: bool) -> None:
+    """Restore FILE (a path, or a name from `backup list`) into the running database:
+    pg_restore --clean --if-exists in one transaction. Refuses without --yes."""
+    tenant, deployment = _split(ref)
+    if tenant is None or deployment is None:
+        raise UsageError(f"`{ref}` is not TENANT/DEPLOYMENT")
+    path = restore_backup(app.spec, app.state_dir, tenant, deployment, file, confirmed=yes)
+    click.echo(f"{tenant}/{deployment}: restored from {path}")
