@@ -143,19 +143,14 @@ def run(
     """`hosting invoice run`: invoice every ended period that has none (idempotent)."""
     day = check_as_of(as_of)
     with store.connect(store_path) as conn:
-        conn.execute("BEGIN TRANSACTION")
         try:
-            result = _run(conn, spec, day, tenant)
-            conn.execute("COMMIT")
+            with store.transaction(conn):
+                result = _run(conn, spec, day, tenant)
         except duckdb.ConstraintException as exc:
-            conn.execute("ROLLBACK")
             raise BillingError(
                 f"invoice run refused by the store, nothing written: {exc}",
                 "another run invoiced the same period; run again to see its invoices",
             ) from None
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     return result
 
 
@@ -399,8 +394,7 @@ def mark(store_path: Path, number: str, status: str) -> Invoice:
     if status not in STATUSES:
         raise UsageError(f"unknown status `{status}`", f"use one of {', '.join(STATUSES)}")
     with store.connect(store_path) as conn:
-        conn.execute("BEGIN TRANSACTION")
-        try:
+        with store.transaction(conn):
             row = conn.execute(
                 "SELECT status FROM billing_invoices WHERE invoice_number = $1", [number]
             ).fetchone()
@@ -423,8 +417,4 @@ def mark(store_path: Path, number: str, status: str) -> Invoice:
                 "WHERE invoice_number = $3",
                 [status, now, number],
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return _read(conn, "WHERE invoice_number = $1", [number])[0]

@@ -275,14 +275,8 @@ def sync_conn(
 def sync(store_path: Path, spec: Spec, as_of: date | None = None) -> SyncResult:
     """`hosting subscription sync`, also called by `apply`: record the file's changes."""
     day = check_as_of(as_of)
-    with store.connect(store_path) as conn:
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            changes = sync_conn(conn, spec, day)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    with store.connect(store_path) as conn, store.transaction(conn):
+        changes = sync_conn(conn, spec, day)
     return SyncResult(day, changes)
 
 

@@ -19,7 +19,7 @@ import duckdb
 from hosting.domains.dnscheck import DEFAULT_TIMEOUT, CheckResult, check, make_resolver
 from hosting.domains.records import CustomDomain, custom_domains, find
 from hosting.spec.models import Spec
-from hosting.store import connect
+from hosting.store import connect, transaction
 
 PENDING, VERIFYING, VERIFIED, FAILED = "pending", "verifying", "verified", "failed"
 RECHECK_INTERVAL = timedelta(minutes=5)
@@ -124,14 +124,13 @@ def _record(
         history.append(
             [cd.domain, cd.tenant, cd.deployment, ts, res.ok, res.transient, res.reason, answers]
         )
-    conn.execute("BEGIN TRANSACTION")
-    conn.executemany(
-        "UPDATE domains SET state = ?, reason = ?, checked_at = ?,"
-        " verified_at = coalesce(?, verified_at), updated_at = ? WHERE domain = ?",
-        updates,
-    )
-    conn.executemany("INSERT INTO domain_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", history)
-    conn.execute("COMMIT")
+    with transaction(conn):
+        conn.executemany(
+            "UPDATE domains SET state = ?, reason = ?, checked_at = ?,"
+            " verified_at = coalesce(?, verified_at), updated_at = ? WHERE domain = ?",
+            updates,
+        )
+        conn.executemany("INSERT INTO domain_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", history)
 
 
 def _run_checks(

@@ -13,7 +13,7 @@ import duckdb
 from hosting.billing.periods import period_containing
 from hosting.errors import NotFoundError
 from hosting.spec.models import Spec
-from hosting.store import connect
+from hosting.store import connect, transaction
 
 GB = 2**30
 WARNING_PERCENT = 90.0
@@ -140,45 +140,39 @@ def check_alerts(store_path: Path, spec: Spec, *, today: date | None = None) -> 
     """Record a new alert for each tenant whose storage level or bandwidth overage changed
     since its last alert of that kind; returns the ones recorded now."""
     day = today or datetime.now(UTC).date()
-    with connect(store_path) as conn:
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            current = current_alerts(conn, spec, day)
-            recorded = []
-            stamp = datetime.now(UTC).replace(tzinfo=None)
-            for a in current:
-                last = conn.execute(
-                    "SELECT level FROM alert_state WHERE tenant = ? AND kind = ?",
-                    [a.tenant, a.kind],
-                ).fetchone()
-                if (last[0] if last else OK) == a.level:
-                    continue
+    with connect(store_path) as conn, transaction(conn):
+        current = current_alerts(conn, spec, day)
+        recorded = []
+        stamp = datetime.now(UTC).replace(tzinfo=None)
+        for a in current:
+            last = conn.execute(
+                "SELECT level FROM alert_state WHERE tenant = ? AND kind = ?",
+                [a.tenant, a.kind],
+            ).fetchone()
+            if (last[0] if last else OK) == a.level:
+                continue
+            conn.execute(
+                "DELETE FROM alert_state WHERE tenant = ? AND kind = ?", [a.tenant, a.kind]
+            )
+            conn.execute(
+                "INSERT INTO alert_state VALUES (?, ?, ?, ?)",
+                [a.tenant, a.kind, a.level, stamp],
+            )
+            if a.level != OK:
                 conn.execute(
-                    "DELETE FROM alert_state WHERE tenant = ? AND kind = ?", [a.tenant, a.kind]
+                    "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        str(uuid.uuid4()),
+                        a.tenant,
+                        a.kind,
+                        a.level,
+                        a.message,
+                        a.used,
+                        a.limit,
+                        stamp,
+                    ],
                 )
-                conn.execute(
-                    "INSERT INTO alert_state VALUES (?, ?, ?, ?)",
-                    [a.tenant, a.kind, a.level, stamp],
-                )
-                if a.level != OK:
-                    conn.execute(
-                        "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [
-                            str(uuid.uuid4()),
-                            a.tenant,
-                            a.kind,
-                            a.level,
-                            a.message,
-                            a.used,
-                            a.limit,
-                            stamp,
-                        ],
-                    )
-                    recorded.append(a)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+                recorded.append(a)
     return recorded
 
 

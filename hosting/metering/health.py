@@ -23,7 +23,7 @@ from hosting.errors import MeteringError
 from hosting.metering.engine import Container, Engine
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
-from hosting.store import connect
+from hosting.store import connect, transaction
 
 HEALTHY, UNHEALTHY, UNKNOWN = "healthy", "unhealthy", "unknown"
 
@@ -161,58 +161,52 @@ def health_cycle(
 
     results: list[HealthResult] = []
     to_restart: list[_Target] = []
-    with connect(store_path) as conn:
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            failures = {
-                (r[0], r[1]): int(r[2])
-                for r in conn.execute(
-                    "SELECT tenant, deployment, failures FROM health_state"
-                ).fetchall()
-            }
-            for t, p in zip(targets, probes, strict=True):
-                count = failures.get((t.tenant, t.deployment), 0)
-                count = count + 1 if p.status == UNHEALTHY else 0 if p.status == HEALTHY else count
-                failures[(t.tenant, t.deployment)] = count
-                if count >= restart_after and t.containers:
-                    to_restart.append(t)
-                results.append(
-                    HealthResult(
-                        t.tenant,
-                        t.deployment,
-                        p.status,
-                        p.detail,
-                        p.http_status,
-                        p.latency_ms,
-                        count,
-                    )
+    with connect(store_path) as conn, transaction(conn):
+        failures = {
+            (r[0], r[1]): int(r[2])
+            for r in conn.execute(
+                "SELECT tenant, deployment, failures FROM health_state"
+            ).fetchall()
+        }
+        for t, p in zip(targets, probes, strict=True):
+            count = failures.get((t.tenant, t.deployment), 0)
+            count = count + 1 if p.status == UNHEALTHY else 0 if p.status == HEALTHY else count
+            failures[(t.tenant, t.deployment)] = count
+            if count >= restart_after and t.containers:
+                to_restart.append(t)
+            results.append(
+                HealthResult(
+                    t.tenant,
+                    t.deployment,
+                    p.status,
+                    p.detail,
+                    p.http_status,
+                    p.latency_ms,
+                    count,
                 )
-            if results:
-                conn.execute(
-                    "INSERT INTO health_checks SELECT unnest($1::VARCHAR[]),"
-                    " unnest($2::VARCHAR[]), $3::TIMESTAMP, unnest($4::VARCHAR[]),"
-                    " unnest($5::VARCHAR[]), unnest($6::INTEGER[]), unnest($7::DOUBLE[])",
-                    [
-                        [r.tenant for r in results],
-                        [r.deployment for r in results],
-                        stamp,
-                        [r.status for r in results],
-                        [r.detail for r in results],
-                        [r.http_status for r in results],
-                        [r.latency_ms for r in results],
-                    ],
-                )
-            _save_failures(conn, failures, stamp)
-            for r in results:
-                conn.execute(
-                    "UPDATE deployments SET health_status = ?, updated_at = ?"
-                    " WHERE tenant = ? AND deployment = ?",
-                    [r.status, stamp, r.tenant, r.deployment],
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            )
+        if results:
+            conn.execute(
+                "INSERT INTO health_checks SELECT unnest($1::VARCHAR[]),"
+                " unnest($2::VARCHAR[]), $3::TIMESTAMP, unnest($4::VARCHAR[]),"
+                " unnest($5::VARCHAR[]), unnest($6::INTEGER[]), unnest($7::DOUBLE[])",
+                [
+                    [r.tenant for r in results],
+                    [r.deployment for r in results],
+                    stamp,
+                    [r.status for r in results],
+                    [r.detail for r in results],
+                    [r.http_status for r in results],
+                    [r.latency_ms for r in results],
+                ],
+            )
+        _save_failures(conn, failures, stamp)
+        for r in results:
+            conn.execute(
+                "UPDATE deployments SET health_status = ?, updated_at = ?"
+                " WHERE tenant = ? AND deployment = ?",
+                [r.status, stamp, r.tenant, r.deployment],
+            )
     restarted = _restart(store_path, engine, to_restart)
     return [
         HealthResult(**{**r.__dict__, "restarted": (r.tenant, r.deployment) in restarted})
@@ -250,21 +244,15 @@ def _restart(store_path: Path, engine: Engine, targets: list[_Target]) -> set[tu
     if not done:
         return set()
     stamp = datetime.now(UTC).replace(tzinfo=None)
-    with connect(store_path) as conn:
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            for (tenant, deployment), detail in done.items():
-                conn.execute(
-                    "INSERT INTO metering_events VALUES (?, ?, ?, 'restart', ?, ?)",
-                    [str(uuid.uuid4()), tenant, deployment, detail, stamp],
-                )
-                conn.execute(
-                    "UPDATE health_state SET failures = 0, updated_at = ?"
-                    " WHERE tenant = ? AND deployment = ?",
-                    [stamp, tenant, deployment],
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    with connect(store_path) as conn, transaction(conn):
+        for (tenant, deployment), detail in done.items():
+            conn.execute(
+                "INSERT INTO metering_events VALUES (?, ?, ?, 'restart', ?, ?)",
+                [str(uuid.uuid4()), tenant, deployment, detail, stamp],
+            )
+            conn.execute(
+                "UPDATE health_state SET failures = 0, updated_at = ?"
+                " WHERE tenant = ? AND deployment = ?",
+                [stamp, tenant, deployment],
+            )
     return set(done)

@@ -22,7 +22,7 @@ import duckdb
 
 from hosting.errors import MeteringError
 from hosting.metering.samples import METRICS, STORAGE_TYPES, MetricSample, StorageSample
-from hosting.store import connect
+from hosting.store import connect, transaction
 
 _NOT_SEEN = (
     " NOT EXISTS (SELECT 1 FROM deployment_metrics m WHERE m.event_id = b.event_id)"
@@ -283,8 +283,7 @@ def import_events(store_path: Path, file: Path, *, display_name: str | None = No
     globless = not any(c in str(file) for c in "*?[]{}")  # the readers take globs
     with connect(store_path) as conn:
         conn.execute("SET TimeZone = 'UTC'")
-        conn.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(conn):
             clean = False
             if globless:
                 try:
@@ -319,10 +318,6 @@ def import_events(store_path: Path, file: Path, *, display_name: str | None = No
             imported += _count(conn, _INSERT_STORAGE, [])
             for table in ("fresh", "imp", "imp_lines"):
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     return ImportResult(name, events, imported, events - imported)
 
 

@@ -16,7 +16,7 @@ from hosting.metering.proxylog import HostStats, LogOffset, normalize_host, read
 from hosting.metering.samples import MetricSample
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
-from hosting.store import connect
+from hosting.store import connect, transaction
 
 
 def host_map(spec: Spec | None) -> dict[str, tuple[str, str]]:
@@ -147,57 +147,51 @@ def metrics_cycle(
         for did, d in t.deployments.items()
         if not isinstance(d, DatabaseDeployment)
     }
-    with connect(store_path) as conn:
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            previous = _previous(conn)
-            offsets = _offsets(conn)
-            agg: dict[tuple[str, str], _Agg] = {}
-            for r in readings:
-                use: Usage = usage_between(previous.get(r.container_id), r)
-                a = agg.setdefault((r.tenant, r.deployment), _Agg())
-                if use.cpu_percent is not None:
-                    a.cpu = (a.cpu or 0.0) + use.cpu_percent
-                a.memory += use.memory_bytes
-                a.rx += use.rx_bytes
-                a.tx += use.tx_bytes
-                a.containers += 1
-            new_offsets: list[LogOffset] = []
-            logs_read = False
-            log_shares: dict[tuple[str, str], int] = {}
-            for path in access_logs:
-                try:
-                    got = read_new(Path(path), offsets.get(str(path)))
-                except OSError as exc:
-                    result.log_errors.append(f"{path}: {exc.strerror or exc}")
+    with connect(store_path) as conn, transaction(conn):
+        previous = _previous(conn)
+        offsets = _offsets(conn)
+        agg: dict[tuple[str, str], _Agg] = {}
+        for r in readings:
+            use: Usage = usage_between(previous.get(r.container_id), r)
+            a = agg.setdefault((r.tenant, r.deployment), _Agg())
+            if use.cpu_percent is not None:
+                a.cpu = (a.cpu or 0.0) + use.cpu_percent
+            a.memory += use.memory_bytes
+            a.rx += use.rx_bytes
+            a.tx += use.tx_bytes
+            a.containers += 1
+        new_offsets: list[LogOffset] = []
+        logs_read = False
+        log_shares: dict[tuple[str, str], int] = {}
+        for path in access_logs:
+            try:
+                got = read_new(Path(path), offsets.get(str(path)))
+            except OSError as exc:
+                result.log_errors.append(f"{path}: {exc.strerror or exc}")
+                continue
+            logs_read = logs_read or got.found
+            result.log_lines += got.lines
+            result.bad_log_lines += got.bad_lines
+            if got.offset is not None:
+                new_offsets.append(got.offset)
+            for host, stats in got.hosts.items():
+                key = hosts.get(host)
+                if key is None:
+                    result.unknown_hosts.append(host)
                     continue
-                logs_read = logs_read or got.found
-                result.log_lines += got.lines
-                result.bad_log_lines += got.bad_lines
-                if got.offset is not None:
-                    new_offsets.append(got.offset)
-                for host, stats in got.hosts.items():
-                    key = hosts.get(host)
-                    if key is None:
-                        result.unknown_hosts.append(host)
-                        continue
-                    a = agg.setdefault(key, _Agg())
-                    if a.proxy is None:
-                        a.proxy = HostStats()
-                    a.proxy.add(stats)
-                    log_shares[key] = log_shares.get(key, 0) + stats.log_bytes
-            if logs_read:
-                for key in web_like:
-                    agg.setdefault(key, _Agg())
-            samples = [_sample(key, a, stamp, logs_read) for key, a in sorted(agg.items())]
-            result.samples = write_metrics(conn, samples)
-            _save_readings(conn, readings)
-            _save_offsets(conn, new_offsets, stamp)
-            _add_log_bytes(conn, log_shares)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+                a = agg.setdefault(key, _Agg())
+                if a.proxy is None:
+                    a.proxy = HostStats()
+                a.proxy.add(stats)
+                log_shares[key] = log_shares.get(key, 0) + stats.log_bytes
+        if logs_read:
+            for key in web_like:
+                agg.setdefault(key, _Agg())
+        samples = [_sample(key, a, stamp, logs_read) for key, a in sorted(agg.items())]
+        result.samples = write_metrics(conn, samples)
+        _save_readings(conn, readings)
+        _save_offsets(conn, new_offsets, stamp)
+        _add_log_bytes(conn, log_shares)
     result.unknown_hosts = sorted(set(result.unknown_hosts))
     return result
 
