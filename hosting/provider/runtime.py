@@ -45,7 +45,11 @@ def docker(spec: Spec, *args: str, timeout: float = 60) -> str:
         check=False,
     )
     if out.returncode != 0:
-        raise ProviderError(f"docker {args[0]} failed: {out.stderr.strip().splitlines()[-1:]}")
+        last = (out.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ProviderError(
+            f"docker {args[0]} failed: {last}",
+            f"is the Docker engine at {spec.platform.docker.host} running?",
+        )
     return out.stdout
 
 
