@@ -184,14 +184,16 @@ def backup_one(
         digest = hashlib.sha256()
         size = 0
         try:
-            with tmp.open("wb") as out:
-                proc = subprocess.Popen(
+            with (
+                tmp.open("wb") as out,
+                subprocess.Popen(
                     args,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     env=docker_env(spec),
-                )
+                ) as proc,
+            ):
                 assert proc.stdout is not None and proc.stderr is not None
                 errors: list[bytes] = []
                 reader = threading.Thread(target=_drain, args=(proc.stderr, errors), daemon=True)

@@ -33,6 +33,9 @@ def agent_options(func: F) -> F:
                      help="Seconds between health checks."),
         click.option("--storage-interval", type=float, default=3600.0, show_default=True,
                      help="Seconds between storage measurements (and alert checks)."),
+        click.option("--backup-interval", type=click.FloatRange(min=0), default=86400.0,
+                     show_default=True,
+                     help="Seconds between database backups (`hosting backup run`); 0 disables."),
         click.option("--access-log", "access_logs", multiple=True, type=click.Path(),
                      help="Edge JSON access log to read (repeatable) "
                      "[default: STATE_DIR/edge/logs/access.log]."),
@@ -55,6 +58,7 @@ def _agent(app: App, opts: dict[str, Any], echo: bool) -> Agent:
         metrics_interval=opts["metrics_interval"],
         health_interval=opts["health_interval"],
         storage_interval=opts["storage_interval"],
+        backup_interval=opts["backup_interval"],
         access_logs=logs,
         edge_url=opts["edge_url"],
         restart_after=opts["restart_after"],

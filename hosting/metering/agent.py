@@ -35,6 +35,8 @@ class AgentConfig:
     health_interval: float = 30.0
     storage_interval: float = 3600.0
     domains_interval: float = 60.0  # the domain checks pace themselves (every 5 min per domain)
+    backup_interval: float = 86400.0  # database backups (hosting.backups); 0 disables them
+    backup_keep: int = 7
     access_logs: tuple[Path, ...] = ()
     edge_url: str = "https://127.0.0.1:443"
     restart_after: int = 3
@@ -137,12 +139,47 @@ class Agent:
         checked = recheck_pending(self.spec, self.store_path)
         return {"checked": len(checked)}
 
+    def _backups(self) -> dict[str, Any]:
+        # Each database on its own: one failed backup is logged and the others still run.
+        from hosting.backups import backup_all
+
+        outcomes = backup_all(
+            self.spec, self.store_path.parent, keep=self.config.backup_keep, engine=self.engine
+        )
+        failed = {f"{o.tenant}/{o.deployment}": o.error for o in outcomes if not o.ok}
+        for ref, error in failed.items():
+            self.log("error", "backup_failed", deployment=ref, error=error)
+        done = [o for o in outcomes if o.ok and not o.skipped]
+        return {"backed_up": len(done), "failed": failed}
+
+    def _backups_first_due(self, now: float) -> float:
+        # After a restart, the next backup is one interval after the newest one on disk (the
+        # oldest "newest" across database deployments), not one at every start.
+        from hosting.backups import list_backups
+        from hosting.spec.models import DatabaseDeployment
+
+        newest: list[float] = []
+        for tid, tenant in self.spec.tenants.items():
+            for did, dep in tenant.deployments.items():
+                if isinstance(dep, DatabaseDeployment) and not dep.stopped:
+                    found = list_backups(self.store_path.parent, tid, did)
+                    if not found:
+                        return now
+                    try:
+                        newest.append(found[-1].path.stat().st_mtime)
+                    except OSError:  # pruned just now by a manual run
+                        return now
+        if not newest:
+            return now
+        return now + max(0.0, min(newest) + self.config.backup_interval - time.time())
+
     def run_job(self, job: str) -> JobOutcome:
         fn = {
             "metrics": self._metrics,
             "health": self._health,
             "storage": self._storage,
             "domains": self._domains,
+            "backups": self._backups,
         }[job]
         started = time.monotonic()
         try:
@@ -175,12 +212,16 @@ class Agent:
             "health": self.config.health_interval,
             "storage": self.config.storage_interval,
             "domains": self.config.domains_interval,
+            "backups": self.config.backup_interval,
         }
         self.log("info", "agent_started", **{f"{k}_interval": v for k, v in intervals.items()})
-        due = dict.fromkeys(JOBS, time.monotonic())
+        jobs = (*JOBS, "backups") if self.config.backup_interval > 0 else JOBS
+        due = dict.fromkeys(jobs, time.monotonic())
+        if "backups" in due:
+            due["backups"] = self._backups_first_due(due["backups"])
         while not stop.is_set():
             now = time.monotonic()
-            for job in JOBS:
+            for job in jobs:
                 if stop.is_set():
                     break
                 if due[job] <= now:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,8 +104,10 @@ def storage_cycle(
     spec_dir: Path,
     credentials: Credentials | None = None,
     now: datetime | None = None,
+    backups_dir: Path | None = None,
 ) -> StorageResult:
     stamp = now or datetime.now(UTC).replace(tzinfo=None)
+    backups = backups_dir or store_path.parent / "backups"  # STATE_DIR/backups (hosting.backups)
     result = StorageResult()
     by_dep: dict[tuple[str, str], list[Container]] = {}
     for c in engine.containers(all=True, size=True):
@@ -140,6 +143,7 @@ def storage_cycle(
             try:
                 if isinstance(dep, DatabaseDeployment):
                     _database(add, tid, did, containers, credentials, spec.platform.name)
+                    _add_backups(samples, add, tid, did, backups / tid / did)
                 else:
                     if dep.static is not None:
                         size, files = walk((spec_dir / dep.static).resolve())
@@ -207,6 +211,25 @@ def _database(
         add(tid, did, "database", own + overhead, volume_files if readable else None)
     elif readable:
         add(tid, did, "database", volume_bytes, volume_files)
+
+
+def _add_backups(
+    samples: list[StorageSample],
+    add: Callable[[str, str, str, int, int | None], None],
+    tid: str,
+    did: str,
+    folder: Path,
+) -> None:
+    # The product document lists backups under Database Storage: their files count there.
+    size, files = walk(folder)
+    if not size:
+        return
+    for i, s in enumerate(samples):
+        if (s.tenant, s.deployment, s.storage_type) == (tid, did, "database"):
+            count = None if s.file_count is None else s.file_count + files
+            samples[i] = dataclasses.replace(s, size_bytes=s.size_bytes + size, file_count=count)
+            return
+    add(tid, did, "database", size, files)
 
 
 def container_credentials(engine: Engine) -> Credentials:
