@@ -186,16 +186,26 @@ def test_storage_cycle_counts_the_backup_bytes(db: Db, tmp_path: Path) -> None:
     assert [r[0] for r in rows(store, query, [db.tenant])] == [before, with_backups, after]
 
 
-def test_the_agent_job_backs_up_and_logs_no_secret(db: Db, tmp_path: Path) -> None:
-    spec = load(db.spec_file)
+def test_the_agent_job_backs_up_past_a_failing_one_and_logs_no_secret(
+    db: Db, tmp_path: Path
+) -> None:
+    # "gone" (listed first) has no container: its failure must not stop "main"'s backup.
+    deployments = {"gone": {"type": "database"}, "main": {"type": "database"}}
+    spec = load(write_spec(tmp_path, {db.tenant: deployments}))
     log = tmp_path / "agent.log"
     agent = Agent(
         spec, tmp_path / "hosting.duckdb", spec_dir=tmp_path,
         config=AgentConfig(backup_keep=1), log_file=log,
     )  # fmt: skip
-    outcome = agent.run_job("backups")
-    assert outcome.ok and outcome.summary == {"backed_up": 1, "failed": {}}
-    assert len(list_backups(tmp_path, db.tenant, "main")) == 1
+    for _ in range(2):
+        outcome = agent.run_job("backups")
+        assert outcome.ok and outcome.summary["backed_up"] == 1
+        assert list(outcome.summary["failed"]) == [f"{db.tenant}/gone"]
+    assert len(list_backups(tmp_path, db.tenant, "main")) == 1  # backup_keep=1
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [x["deployment"] for x in lines if x["event"] == "backup_failed"] == [
+        f"{db.tenant}/gone"
+    ] * 2
     assert db.password not in log.read_text()
 
 
