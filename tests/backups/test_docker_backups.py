@@ -52,15 +52,22 @@ class Db:
         return proc
 
 
-def _start(tenant: str, name: str, volume: str, password: str) -> None:
+def _start(
+    tenant: str,
+    name: str,
+    volume: str,
+    password: str,
+    *server: str,
+    tmpfs: str = "/var/run/postgresql",
+) -> None:
     caps = [arg for cap in POSTGRES_CAPS for arg in ("--cap-add", cap)]
     run_labelled(
         name, tenant, "main", "database",
-        "--read-only", "--tmpfs", "/tmp", "--tmpfs", "/var/run/postgresql",
+        "--read-only", "--tmpfs", "/tmp", "--tmpfs", tmpfs,
         "--cap-drop", "ALL", *caps, "--security-opt", "no-new-privileges",
         "-e", f"POSTGRES_PASSWORD={password}", "-e", f"POSTGRES_USER={USER}",
         "-e", f"POSTGRES_DB={names.database_name('main')}",
-        "-v", f"{volume}:/var/lib/postgresql/data", "hosting-test/postgres:15",
+        "-v", f"{volume}:/var/lib/postgresql/data", "hosting-test/postgres:15", *server,
     )  # fmt: skip
 
 
@@ -262,3 +269,33 @@ def test_the_password_appears_nowhere(db: Db) -> None:
     for path, data in written:
         assert db.password not in path
         assert db.password.encode() not in data
+
+
+def test_a_server_with_its_socket_in_var_run_postgresql(docker_engine: str, tmp_path: Path) -> None:
+    # The upstream image listens on /var/run/postgresql; the backup finds the socket there too.
+    tenant = unique()
+    name, volume = f"{tenant}_main", f"{tenant}_data"
+    password = f"Zq{secrets.token_hex(8)}PWSECRET"
+    spec = load(write_spec(tmp_path, {tenant: {"main": {"type": "database"}}}))
+    try:
+        # A tmpfs belongs to root unless told otherwise; the image runs as user postgres.
+        ids = docker("run", "--rm", "--entrypoint", "sh", "hosting-test/postgres:15", "-c",
+                     "echo uid=$(id -u),gid=$(id -g)")  # fmt: skip
+        _start(
+            tenant, name, volume, password,
+            "-c", "unix_socket_directories=/var/run/postgresql",
+            tmpfs=f"/var/run/postgresql:rw,{ids}",
+        )  # fmt: skip
+        ready = ["pg_isready", "-h", "/var/run/postgresql", "-U", USER]
+        deadline = time.monotonic() + 60
+        while docker("exec", name, *ready, check=False).find("accepting") < 0:
+            running = docker("inspect", "-f", "{{.State.Running}}", name) == "true"
+            assert running and time.monotonic() < deadline, docker("logs", name)
+            time.sleep(0.5)
+        assert docker("exec", name, "ls", "-a", "/tmp") in (". ..", ".\n..")  # not in /tmp
+        made = backup_one(spec, tmp_path, tenant, "main").file
+        assert made is not None and made.path.read_bytes()[:5] == b"PGDMP"
+        assert made.pg_version is not None and made.pg_version.startswith("15.")
+    finally:
+        remove([name])
+        docker("volume", "rm", "-f", volume, check=False)
