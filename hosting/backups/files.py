@@ -169,9 +169,14 @@ def folder_bytes(state_dir: Path, tenant: str, deployment: str) -> tuple[int, in
 
 
 def resolve(state_dir: Path, tenant: str, deployment: str, file: str) -> Path:
-    """FILE as a path, or as a name (with or without .dump) in the deployment's folder."""
-    candidates = [Path(file)]
+    """FILE as a path, a name (with or without .dump) in the deployment's folder, or
+    `latest` for the newest backup there."""
     folder = deployment_dir(state_dir, tenant, deployment)
+    if file == "latest":
+        found = list_backups(state_dir, tenant, deployment)
+        if found:
+            return found[-1].path
+    candidates = [Path(file)]
     if "/" not in file:
         candidates += [folder / file, folder / (file + SUFFIX)]
     for path in candidates:

@@ -130,7 +130,7 @@ def list_cmd(app: App, ref: str | None, as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="Really replace the database's current contents.")
 @pass_app
 def restore_cmd(app: App, ref: str, file: str, yes: bool) -> None:
-    """Restore FILE (a path, or a name from `backup list`) into the running database:
+    """Restore FILE (a path, a name from `backup list`, or `latest`) into the database:
     pg_restore --clean --if-exists in one transaction. Refuses without --yes."""
     tenant, deployment = _split(ref)
     if tenant is None or deployment is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hosting.backups import list_backups, restore
-from hosting.backups.files import deployment_dir, prune, stamp
+from hosting.backups.files import deployment_dir, prune, resolve, stamp
 from hosting.errors import NotFoundError, UsageError
 from hosting.metering.agent import Agent, AgentConfig
 from hosting.spec import load
@@ -66,6 +66,10 @@ def test_restore_refuses_without_yes_a_foreign_file_and_a_damaged_one(tmp_path: 
         restore(spec, tmp_path, "acme", "db", "20260101T000000.000Z", confirmed=True)
     with pytest.raises(NotFoundError):
         restore(spec, tmp_path, "acme", "db", "nothing-here.dump", confirmed=True)
+    newer = _dump(folder, "20260102T000000.000Z.dump", b"not a dump")
+    assert resolve(tmp_path, "acme", "db", "latest") == newer
+    with pytest.raises(UsageError, match="not a pg_dump"):  # latest is the newer one
+        restore(spec, tmp_path, "acme", "db", "latest", confirmed=True)
     with pytest.raises(NotFoundError):
         restore(spec, tmp_path, "acme", "nope", good.name, confirmed=True)
 
