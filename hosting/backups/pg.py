@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import IO
 
 from hosting.backups import files
-from hosting.errors import NotFoundError, ProviderError, UsageError
-from hosting.metering.engine import Container, Engine
+from hosting.errors import HostingError, NotFoundError, ProviderError, UsageError
+from hosting.metering.engine import Container, Engine, EngineUnreachable
 from hosting.provider.runtime import docker_env
 from hosting.spec import names
 from hosting.spec.limits import tenant_or_error
@@ -167,6 +167,25 @@ def backup_one(
 ) -> BackupOutcome:
     """One `pg_dump -Fc` of tenant/deployment into its folder, then retention. Raises a
     HostingError (and leaves no .dump) when the dump fails."""
+    try:
+        return _backup(spec, state_dir, tenant, deployment, keep, engine, timeout_s)
+    except OSError as exc:  # disk full, permissions: the user's to fix, not a bug
+        folder = files.deployment_dir(state_dir, tenant, deployment)
+        raise ProviderError(
+            f"cannot write the backup of {tenant}/{deployment} in {folder}:"
+            f" {exc.strerror or type(exc).__name__}"
+        ) from None
+
+
+def _backup(
+    spec: Spec,
+    state_dir: Path,
+    tenant: str,
+    deployment: str,
+    keep: int,
+    engine: Engine | None,
+    timeout_s: float,
+) -> BackupOutcome:
     if keep < 1:
         raise UsageError(f"--keep must be at least 1, not {keep}")
     engine = engine or Engine(spec.platform.docker.host)
@@ -269,7 +288,9 @@ def backup_all(
                 continue
             try:
                 out.append(backup_one(spec, state_dir, tid, did, keep=keep, engine=engine))
-            except (ProviderError, UsageError) as exc:
+            except EngineUnreachable:
+                raise  # the same for every deployment: the caller reports it once
+            except HostingError as exc:
                 out.append(BackupOutcome(tid, did, False, error=exc.message))
     return out
 

@@ -249,6 +249,13 @@ def test_a_failed_dump_leaves_no_file_and_a_clear_error(db: Db, tmp_path: Path) 
     web = db.cli("backup", "run", f"{db.tenant}/site")
     assert web.returncode == 1 and "not a database" in web.stderr
 
+    blocked = tmp_path / "blocked"
+    (blocked / "backups").mkdir(parents=True)
+    (blocked / "backups" / db.tenant).write_text("a file where a folder should be")
+    unwritable = db.cli("--state-dir", str(blocked), "backup", "run", f"{db.tenant}/main")
+    assert unwritable.returncode == 1, unwritable.stderr
+    assert f"error: cannot write the backup of {db.tenant}/main in" in unwritable.stderr
+
     docker("stop", "-t", "5", db.name)
     stopped = db.cli("--state-dir", str(state), "backup", "run", f"{db.tenant}/main")
     assert stopped.returncode == 1
