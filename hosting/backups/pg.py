@@ -217,20 +217,29 @@ def _backup(
                 errors: list[bytes] = []
                 reader = threading.Thread(target=_drain, args=(proc.stderr, errors), daemon=True)
                 reader.start()
-                while chunk := proc.stdout.read(CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                try:
-                    code = proc.wait(timeout=timeout_s)
-                except subprocess.TimeoutExpired:
+                # A hung dump must not hold the agent's loop forever: kill it at the deadline.
+                expired = threading.Event()
+
+                def stop() -> None:
+                    expired.set()
                     proc.kill()
-                    proc.wait()
-                    code = -1
+
+                timer = threading.Timer(timeout_s, stop)
+                timer.start()
+                try:
+                    while chunk := proc.stdout.read(CHUNK):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+                    code = proc.wait()
+                finally:
+                    timer.cancel()
                 reader.join(timeout=10)
                 out.flush()
                 os.fsync(out.fileno())
             stderr = b"".join(errors)
+            if expired.is_set():
+                raise ProviderError(f"pg_dump of {ref} took over {timeout_s:g} s and was stopped")
             if code != 0:
                 raise ProviderError(
                     f"pg_dump of {ref} failed (exit {code}): {_summary(stderr, target)}",

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from hosting.backups import backup_one, list_backups
+from hosting.errors import ProviderError
 from hosting.metering.agent import Agent, AgentConfig
 from hosting.metering.engine import Engine
 from hosting.metering.storage import storage_cycle
@@ -235,6 +236,10 @@ def test_a_failed_dump_leaves_no_file_and_a_clear_error(db: Db, tmp_path: Path) 
     assert refused.stderr.startswith(f"error: pg_dump of {db.tenant}/main failed")
     assert "not currently accepting connections" in refused.stderr
     assert "Traceback" not in refused.stderr
+    assert [p.name for p in folder.iterdir() if p.name != ".lock"] == []
+
+    with pytest.raises(ProviderError, match=r"took over 0\.001 s and was stopped"):
+        backup_one(load(db.spec_file), state, db.tenant, "main", timeout_s=0.001)
     assert [p.name for p in folder.iterdir() if p.name != ".lock"] == []
 
     docker("pause", db.name)
