@@ -27,7 +27,7 @@ from hosting.metering.ingest import write_storage
 from hosting.metering.samples import StorageSample
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
-from hosting.store import connect
+from hosting.store import connect, transaction
 
 # (tenant, deployment) → psycopg connection info (a conninfo string or keyword dict), or None.
 Credentials = Callable[[str, str], "str | dict[str, Any] | None"]
@@ -77,12 +77,16 @@ def database_size(conninfo: str | dict[str, Any], dbname: str) -> tuple[int, int
         # The message may echo connection parameters; keep only its first line's gist.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MeteringError(f"cannot connect to database {dbname}: {first}") from None
-    with conn:
-        row = conn.execute(
-            "SELECT pg_database_size(%s), (SELECT sum(pg_database_size(datname))::bigint"
-            " FROM pg_database WHERE datallowconn)",
-            [dbname],
-        ).fetchone()
+    try:
+        with conn:
+            row = conn.execute(
+                "SELECT pg_database_size(%s), (SELECT sum(pg_database_size(datname))::bigint"
+                " FROM pg_database WHERE datallowconn)",
+                [dbname],
+            ).fetchone()
+    except psycopg.Error as exc:  # e.g. the database was dropped or renamed by hand
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MeteringError(f"cannot measure database {dbname}: {first}") from None
     assert row is not None
     return int(row[0]), int(row[1] or 0)
 
@@ -173,14 +177,8 @@ def storage_cycle(
             except MeteringError as exc:
                 result.errors.append(f"{tid}/{did}: {exc.message}")
     result.measured = samples
-    with connect(store_path) as conn:
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            result.samples = write_storage(conn, samples)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    with connect(store_path) as conn, transaction(conn):
+        result.samples = write_storage(conn, samples)
     return result
 
 

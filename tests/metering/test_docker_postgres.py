@@ -111,3 +111,15 @@ def test_credentials_found_on_the_container_itself(
         info["port"], info["user"], info["dbname"],
     )  # fmt: skip
     assert _connects(found)
+
+
+def test_a_missing_database_is_a_metering_error_not_a_crash(
+    database: dict[str, Any], tmp_path: Path
+) -> None:
+    from hosting.errors import MeteringError
+    from hosting.metering.storage import database_size
+
+    info = {k: v for k, v in database["info"].items() if k != "dbname"}
+    with pytest.raises(MeteringError, match="db_dropped") as raised:
+        database_size({**info, "dbname": "postgres"}, "db_dropped")
+    assert info["password"] not in str(raised.value)
