@@ -21,6 +21,7 @@ import duckdb
 
 from hosting.errors import MeteringError
 from hosting.metering.engine import Container, Engine
+from hosting.metering.inventory import record_deployments
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
 from hosting.store import connect, transaction
@@ -201,12 +202,8 @@ def health_cycle(
                 ],
             )
         _save_failures(conn, failures, stamp)
-        for r in results:
-            conn.execute(
-                "UPDATE deployments SET health_status = ?, updated_at = ?"
-                " WHERE tenant = ? AND deployment = ?",
-                [r.status, stamp, r.tenant, r.deployment],
-            )
+        health = {(r.tenant, r.deployment): r.status for r in results}
+        record_deployments(conn, spec, by_dep, health, stamp)
     restarted = _restart(store_path, engine, to_restart)
     return [
         HealthResult(**{**r.__dict__, "restarted": (r.tenant, r.deployment) in restarted})
