@@ -8,7 +8,8 @@ from pathlib import Path
 
 from hosting.billing.subscriptions import sync
 from hosting.cli.context import App
-from hosting.cli.deploy_commands import _attach_proration, _plan_text
+from hosting.cli.deploy_commands import _attach_proration
+from hosting.cli.plan_output import plan_text
 from hosting.provider.changes import report
 from hosting.spec import load
 
@@ -35,6 +36,6 @@ def test_upgrade_mid_period_is_prorated_like_the_invoice(tmp_path: Path) -> None
     assert acme.proration.old_base == Decimal("9.99")
     assert acme.proration.new_base == Decimal("15.33")
     assert acme.proration.delta == Decimal("5.34")
-    assert "billing: change on 2026-11-25: base charges +$5.34" in _plan_text(rep, markdown=False)
+    assert "billing: change on 2026-11-25: base charges +$5.34" in plan_text(rep, markdown=False)
     # Tenants whose plan did not change get no billing line.
     assert next(t for t in rep.tenants if t.tenant == "globex").proration is None

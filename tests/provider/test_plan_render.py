@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import hosting
-from hosting.cli.deploy_commands import _plan_json, _plan_text
 from hosting.cli.output import to_jsonable
+from hosting.cli.plan_output import plan_json, plan_text
 from hosting.provider.changes import report
 from hosting.provider.events import Step, place_of
 
@@ -34,7 +34,7 @@ def sample() -> object:
 
 
 def test_text_groups_by_tenant_and_deployment() -> None:
-    text = _plan_text(sample(), markdown=False)
+    text = plan_text(sample(), markdown=False)
     lines = text.splitlines()
     acme = lines.index("acme")
     assert lines[acme + 1 : acme + 5] == [
@@ -51,13 +51,13 @@ def test_text_groups_by_tenant_and_deployment() -> None:
 
 
 def test_markdown_uses_headings_and_code() -> None:
-    text = _plan_text(sample(), markdown=True)
+    text = plan_text(sample(), markdown=True)
     assert "## acme" in text and "### shop" in text
     assert "- `+- replace` container acme_shop_0" in text
 
 
 def test_json_is_one_document_with_money_as_strings() -> None:
-    doc = json.loads(json.dumps(to_jsonable(_plan_json(sample()))))
+    doc = json.loads(json.dumps(to_jsonable(plan_json(sample()))))
     assert doc["changes"] is True
     assert doc["summary"] == {"create": 1, "replace": 1, "update": 1}
     acme = next(t for t in doc["tenants"] if t["tenant"] == "acme")
