@@ -53,7 +53,8 @@ def validate(app: App, as_json: bool) -> None:
         click.echo(f"\n{t['id']} — {t['name']} · plan {t['plan']} ({t['billing_cycle']}) · {use}")
         for d in t["deployments"]:
             state = " (stopped)" if d["stopped"] else ""
-            click.echo(f"  {d['id']:<16} {d['type']:<9} {d['hostname']}{state}")
+            where = d["hostname"] or f"PostgreSQL on {spec.platform.database_bind}"
+            click.echo(f"  {d['id']:<16} {d['type']:<9} {where}{state}")
 
 
 def validation_summary(spec: Spec) -> dict[str, Any]:
@@ -66,7 +67,10 @@ def validation_summary(spec: Spec) -> dict[str, Any]:
                 {
                     "id": did,
                     "type": dep.type,
-                    "hostname": names.hostname(tid, did, dep.type, spec.platform.domain),
+                    # Databases are reached on platform.database_bind, not through the edge.
+                    "hostname": None
+                    if isinstance(dep, DatabaseDeployment)
+                    else names.hostname(tid, did, dep.type, spec.platform.domain),
                     "stopped": dep.stopped,
                     "domains": [] if isinstance(dep, DatabaseDeployment) else list(dep.domains),
                 }

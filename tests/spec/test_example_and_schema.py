@@ -47,6 +47,10 @@ def test_example_validate_json() -> None:
     acme = next(t for t in doc["tenants"] if t["id"] == "acme")
     assert acme["usage"]["web"] == {"used": 2, "allowed": 10}
     assert {d["id"] for d in acme["deployments"]} == {"shop", "api", "main", "docs"}
+    by_id = {d["id"]: d for d in acme["deployments"]}
+    assert by_id["main"]["hostname"] is None  # reached on database_bind, not via the edge
+    assert by_id["shop"]["hostname"].startswith("web-")
+    assert by_id["shop"]["hostname"].endswith(".apps.localhost")
 
 
 def test_schema_accepts_the_example(schema: dict[str, Any]) -> None:
