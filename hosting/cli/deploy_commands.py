@@ -49,8 +49,11 @@ def _driver(app: App, *, live: bool = True) -> Any:
 
 
 def _show_step(step: Any) -> None:
-    # Plain lines on stderr: readable on a terminal and in CI logs alike.
-    if step.status in ("done", "failed"):
+    # Plain lines on stderr: readable on a terminal and in CI logs alike. A terminal also
+    # hears when a step starts, so a slow image pull or build is visibly in progress.
+    if step.status == "started" and sys.stderr.isatty():
+        click.echo(f"  … {step.op:<8} {step.kind:<9} {step.name}", err=True)
+    elif step.status in ("done", "failed"):
         mark = SYMBOL.get(step.op, " ")
         tail = f" ({step.elapsed_s:.1f}s)" if step.elapsed_s else ""
         word = "FAILED " if step.status == "failed" else ""
