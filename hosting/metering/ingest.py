@@ -36,6 +36,24 @@ def _count(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object]) 
     return int(row[0]) if row else 0
 
 
+def _insert_new(
+    conn: duckdb.DuckDBPyConnection, table: str, columns: Sequence[tuple[str, str, list[object]]]
+) -> int:
+    """Insert one batch given as (column, SQL type, values) lists, skipping ids seen before
+    and repeats inside the batch; returns how many rows were new."""
+    unnested = ", ".join(
+        f"unnest(${i}::{sql_type}[]) AS {name}" for i, (name, sql_type, _) in enumerate(columns, 1)
+    )
+    names = ", ".join(f'"{name}"' for name, _, _ in columns)
+    batch = f"SELECT {unnested}, generate_subscripts($1::VARCHAR[], 1) AS ord"
+    return _count(
+        conn,
+        f"INSERT INTO {table} ({names}) SELECT {names}"
+        f" FROM ({batch}) b WHERE{_NOT_SEEN}{_FIRST_IN_BATCH}",
+        [values for _, _, values in columns],
+    )
+
+
 def write_metrics(conn: duckdb.DuckDBPyConnection, samples: Sequence[MetricSample]) -> int:
     """Insert the samples not stored yet, in one statement; returns how many were new.
 
@@ -43,34 +61,22 @@ def write_metrics(conn: duckdb.DuckDBPyConnection, samples: Sequence[MetricSampl
     """
     if not samples:
         return 0
-    columns: list[list[object]] = [
-        [s.event_id for s in samples],
-        [s.tenant for s in samples],
-        [s.deployment for s in samples],
-        [s.timestamp for s in samples],
-        [s.cpu_usage for s in samples],
-        [s.memory_usage for s in samples],
-        [s.bandwidth_in for s in samples],
-        [s.bandwidth_out for s in samples],
-        [s.requests_count for s in samples],
-        [s.response_time_avg for s in samples],
-        [s.error_count for s in samples],
-    ]
-    batch = (
-        "SELECT unnest($1::VARCHAR[]) AS event_id, unnest($2::VARCHAR[]) AS tenant,"
-        " unnest($3::VARCHAR[]) AS deployment, unnest($4::TIMESTAMP[]) AS ts,"
-        " unnest($5::DOUBLE[]) AS cpu, unnest($6::BIGINT[]) AS mem,"
-        " unnest($7::BIGINT[]) AS bin, unnest($8::BIGINT[]) AS bout,"
-        " unnest($9::BIGINT[]) AS req, unnest($10::DOUBLE[]) AS rt,"
-        " unnest($11::BIGINT[]) AS err, generate_subscripts($1::VARCHAR[], 1) AS ord"
-    )
-    return _count(
+    return _insert_new(
         conn,
-        'INSERT INTO deployment_metrics (event_id, tenant, deployment, "timestamp", cpu_usage,'
-        " memory_usage, bandwidth_in, bandwidth_out, requests_count, response_time_avg,"
-        " error_count) SELECT event_id, tenant, deployment, ts, cpu, mem, bin, bout, req, rt, err"
-        f" FROM ({batch}) b WHERE{_NOT_SEEN}{_FIRST_IN_BATCH}",
-        columns,
+        "deployment_metrics",
+        [
+            ("event_id", "VARCHAR", [s.event_id for s in samples]),
+            ("tenant", "VARCHAR", [s.tenant for s in samples]),
+            ("deployment", "VARCHAR", [s.deployment for s in samples]),
+            ("timestamp", "TIMESTAMP", [s.timestamp for s in samples]),
+            ("cpu_usage", "DOUBLE", [s.cpu_usage for s in samples]),
+            ("memory_usage", "BIGINT", [s.memory_usage for s in samples]),
+            ("bandwidth_in", "BIGINT", [s.bandwidth_in for s in samples]),
+            ("bandwidth_out", "BIGINT", [s.bandwidth_out for s in samples]),
+            ("requests_count", "BIGINT", [s.requests_count for s in samples]),
+            ("response_time_avg", "DOUBLE", [s.response_time_avg for s in samples]),
+            ("error_count", "BIGINT", [s.error_count for s in samples]),
+        ],
     )
 
 
@@ -78,27 +84,18 @@ def write_storage(conn: duckdb.DuckDBPyConnection, samples: Sequence[StorageSamp
     """Insert storage measurements not stored yet; returns how many were new."""
     if not samples:
         return 0
-    columns: list[list[object]] = [
-        [s.event_id for s in samples],
-        [s.tenant for s in samples],
-        [s.deployment for s in samples],
-        [s.storage_type for s in samples],
-        [s.size_bytes for s in samples],
-        [s.file_count for s in samples],
-        [s.last_calculated for s in samples],
-    ]
-    batch = (
-        "SELECT unnest($1::VARCHAR[]) AS event_id, unnest($2::VARCHAR[]) AS tenant,"
-        " unnest($3::VARCHAR[]) AS deployment, unnest($4::VARCHAR[]) AS st,"
-        " unnest($5::BIGINT[]) AS size, unnest($6::BIGINT[]) AS files,"
-        " unnest($7::TIMESTAMP[]) AS ts, generate_subscripts($1::VARCHAR[], 1) AS ord"
-    )
-    return _count(
+    return _insert_new(
         conn,
-        "INSERT INTO deployment_storage (event_id, tenant, deployment, storage_type, size_bytes,"
-        " file_count, last_calculated) SELECT event_id, tenant, deployment, st, size, files, ts"
-        f" FROM ({batch}) b WHERE{_NOT_SEEN}{_FIRST_IN_BATCH}",
-        columns,
+        "deployment_storage",
+        [
+            ("event_id", "VARCHAR", [s.event_id for s in samples]),
+            ("tenant", "VARCHAR", [s.tenant for s in samples]),
+            ("deployment", "VARCHAR", [s.deployment for s in samples]),
+            ("storage_type", "VARCHAR", [s.storage_type for s in samples]),
+            ("size_bytes", "BIGINT", [s.size_bytes for s in samples]),
+            ("file_count", "BIGINT", [s.file_count for s in samples]),
+            ("last_calculated", "TIMESTAMP", [s.last_calculated for s in samples]),
+        ],
     )
 
 
