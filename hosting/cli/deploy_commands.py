@@ -1,6 +1,6 @@
 """Commands that change or read the running platform: plan, apply, destroy, refresh, status,
-credentials, logs, engine install. Pulumi is imported only inside the provider, when a command
-runs, so `hosting validate` stays fast."""
+credentials, logs, engine build and install. Pulumi is imported only inside the provider, when
+a command runs, so `hosting validate` stays fast."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ def _passphrase() -> str | None:
 
 
 def _driver(app: App, *, live: bool = True) -> Any:
+    from hosting.engine.locate import command
     from hosting.provider.driver import Driver
-    from hosting.provider.engine import command
 
     command(app.state_dir)  # a missing engine is the first thing a user hears about
     return Driver(
@@ -383,17 +383,32 @@ def logs(app: App, ref: str, follow: bool, build: bool, since: str | None) -> No
 # -- engine -----------------------------------------------------------------------------------
 @cli.group()
 def engine() -> None:
-    """The Pulumi CLI that plan/apply drive."""
+    """The Pulumi engine that plan and apply drive: build it from Go modules, or install it."""
+
+
+@engine.command("build")
+@pass_app
+def engine_build(app: App) -> None:
+    """Build the pinned Pulumi CLI and docker plugin from Go modules (needs Go)."""
+    from hosting.engine.build import build
+    from hosting.engine.pins import CLI_VERSION, DOCKER_PLUGIN_VERSION
+
+    built = build(app.state_dir, progress=lambda what: click.echo(f"  {what} …", err=True))
+    how = "already built (cache hit)" if built.cached else "built"
+    click.echo(
+        f"{how}: pulumi v{CLI_VERSION} at {built.cli}, "
+        f"docker plugin v{DOCKER_PLUGIN_VERSION} at {built.plugin}"
+    )
 
 
 @engine.command("install")
 @pass_app
 def engine_install(app: App) -> None:
-    """Install the pinned Pulumi CLI and docker plugin into the state directory."""
-    from hosting.provider import engine as eng
+    """Download the pinned Pulumi CLI and docker plugin (needs the download site)."""
+    from hosting.engine.install import install
+    from hosting.engine.pins import CLI_VERSION, DOCKER_PLUGIN_VERSION
 
-    path = eng.install(app.state_dir)
+    path = install(app.state_dir)
     click.echo(
-        f"installed pulumi v{eng.sdk_version()} and docker plugin "
-        f"v{eng.docker_plugin_version()} at {path}"
+        f"installed pulumi v{CLI_VERSION} and docker plugin v{DOCKER_PLUGIN_VERSION} at {path}"
     )

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from hosting.edge.caddy import build_config, push_config
+from hosting.engine import locate as engine
 from hosting.errors import ConcurrentUpdateError, ProviderError, SecretError
-from hosting.provider import engine
 from hosting.provider.events import Collector, Step
 from hosting.spec.models import Spec
 from hosting.stacks.containers import EDGE_CA_ROOT
@@ -144,7 +144,7 @@ class Driver:
         # The program needs the persisted settings, which need the stack: swap it in.
         stack.workspace.program = program(self.spec, settings, keep_data=keep_data)
         assert isinstance(stack, auto.Stack)
-        stack.workspace.install_plugin("docker", f"v{engine.docker_plugin_version()}")
+        engine.require_plugin(self.state_dir)
         return stack
 
     # -- operations --------------------------------------------------------------------
