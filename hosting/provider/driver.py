@@ -3,8 +3,11 @@ passphrase secrets, inline program. Everything pulumi is imported lazily in here
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -149,9 +152,11 @@ class Driver:
 
     # -- operations --------------------------------------------------------------------
     def preview(self) -> Result:
+        """What apply would change, measured against the engine as it is now (refreshed, as
+        Terraform plans): a container removed by hand shows up as a create."""
         stack = self._prepared(persist=False)
         collector = Collector(self.on_step)
-        self._run(lambda: stack.preview(on_event=collector, diff=False))
+        self._run(lambda out: stack.preview(on_event=collector, refresh=True, on_output=out))
         return Result(collector.changes(), diagnostics=collector.diagnostics)
 
     def previous_outputs(self) -> dict[str, Any]:
@@ -165,7 +170,9 @@ class Driver:
     def up(self, targets: list[str] | None = None) -> Result:
         stack = self._prepared(persist=True)
         collector = Collector(self.on_step)
-        res = self._run(lambda: stack.up(on_event=collector, target=targets))
+        res = self._run(
+            lambda out: stack.up(on_event=collector, target=targets, refresh=True, on_output=out)
+        )
         outputs = {k: v.value for k, v in res.outputs.items()}
         self.load_edge()
         return Result(collector.changes(), outputs, collector.diagnostics)
@@ -175,14 +182,14 @@ class Driver:
         collector = Collector(self.on_step)
         if delete_data:
             # retain_on_delete is recorded at `up`: refresh the option before deleting.
-            self._run(lambda: stack.up(on_event=None))
-        self._run(lambda: stack.destroy(on_event=collector))
+            self._run(lambda out: stack.up(on_event=None, on_output=out))
+        self._run(lambda out: stack.destroy(on_event=collector, on_output=out))
         return Result(collector.changes(), diagnostics=collector.diagnostics)
 
     def refresh(self) -> Result:
         stack = self._prepared(persist=False)
         collector = Collector(self.on_step)
-        self._run(lambda: stack.refresh(on_event=collector))
+        self._run(lambda out: stack.refresh(on_event=collector, on_output=out))
         return Result(collector.changes(), diagnostics=collector.diagnostics)
 
     def outputs(self) -> dict[str, Any]:
@@ -207,22 +214,85 @@ class Driver:
                     raise
                 time.sleep(0.5)
 
-    def _run(self, op: Callable[[], Any]) -> Any:
+    def _run(self, op: Callable[[Callable[[str], None]], Any]) -> Any:
+        """Run one engine operation; ^C cancels it the engine's way (in-flight steps finish,
+        the state is saved, the lock released) before the command exits 130."""
         from pulumi import automation as auto
 
         from hosting.stacks.build import paused_gc
 
-        try:
-            with paused_gc():
-                return op()
-        except auto.ConcurrentUpdateError:
+        interrupts = _Interrupts()
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["value"] = op(interrupts.on_output)
+            except BaseException as exc:  # handed to the main thread below
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=work, name="engine", daemon=True)
+        interrupted = False
+        with paused_gc():
+            worker.start()
+            while worker.is_alive():
+                try:
+                    worker.join(0.2)
+                except KeyboardInterrupt:
+                    interrupted = True
+                    interrupts.forward()
+        if interrupted:
+            raise KeyboardInterrupt
+        error = outcome.get("error")
+        if error is None:
+            return outcome.get("value")
+        if isinstance(error, auto.ConcurrentUpdateError):
             lock_dir = self.backend.removeprefix("file://") + "/.pulumi/locks"
             raise ConcurrentUpdateError(
                 "another apply, destroy or refresh holds the stack lock",
                 f"wait for it to finish; if none is running, remove the stale lock in {lock_dir}",
             ) from None
-        except auto.CommandError as exc:
-            raise ProviderError(_first_error(str(exc))) from None
+        if isinstance(error, auto.CommandError):
+            raise ProviderError(_first_error(str(error))) from None
+        raise error
+
+
+class _Interrupts:
+    """Exactly one SIGINT for the engine, whoever sent ours.
+
+    A terminal's ^C reaches the whole process group, the engine included; `kill -INT` reaches
+    only this process. The engine says when it heard one; ours is forwarded only if it did not,
+    since a second SIGINT makes it stop at once, without saving its state.
+    """
+
+    def __init__(self) -> None:
+        self.engine_heard = threading.Event()
+
+    def on_output(self, line: str) -> None:
+        if "received; cancelling" in line:
+            self.engine_heard.set()
+
+    def forward(self) -> None:
+        if self.engine_heard.wait(1.5):
+            return
+        for pid in _engine_processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+
+
+def _engine_processes() -> list[int]:
+    """The `pulumi` processes this process started (its plugins are their children)."""
+    mine = os.getpid()
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        ppid = int(text[text.rindex(")") + 2 :].split()[1])
+        if ppid == mine and comm == "pulumi":
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _first_error(text: str) -> str:
