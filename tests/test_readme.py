@@ -10,6 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import click
 import yaml
 
 from hosting.spec import load
@@ -19,10 +20,10 @@ from tests.conftest import REPO
 README = (REPO / "README.md").read_text()
 
 
-def _ci_recipe() -> dict[str, Any]:
+def _ci_recipe() -> dict[Any, Any]:
     block = re.search(r"```yaml\n(# \.github/workflows/hosting\.yml\n.*?)```", README, re.S)
     assert block, "README has no CI recipe (# .github/workflows/hosting.yml)"
-    recipe: dict[str, Any] = yaml.safe_load(block.group(1))
+    recipe: dict[Any, Any] = yaml.safe_load(block.group(1))
     return recipe
 
 
@@ -85,3 +86,95 @@ def test_environment_variables_of_the_recipe_are_documented_in_the_cli_reference
         for var in job["env"]:
             if var.startswith("HOSTING_"):
                 assert f"${var}" in reference, f"${var} is not in the CLI reference"
+
+
+# -- the CLI reference against click's command tree -------------------------------------------
+def _reference() -> str:
+    start = README.index("## CLI reference")
+    end = README.find("\n## ", start + 1)
+    return README[start : end if end != -1 else len(README)]
+
+
+def _documented() -> dict[str, set[str]]:
+    """Each command the reference's tables name ("hosting invoice run"), with its options."""
+    found: dict[str, set[str]] = {}
+    for row in re.findall(r"^\| `(hosting (?:[^`])*)` \|", _reference(), re.M):
+        path, options = _resolve(row.replace("\\|", "|").split()[1:])
+        found.setdefault(path, set()).update(options)
+    return found
+
+
+def _resolve(words: list[str]) -> tuple[str, set[str]]:
+    from hosting.cli import cli
+
+    command: click.Command = cli
+    path = ["hosting"]
+    for word in words:
+        if not isinstance(command, click.Group) or word.startswith(("-", "[")):
+            break
+        if word in command.commands:
+            command, path = command.commands[word], [*path, word]
+        elif word.isupper() and "show" in command.commands:  # `subscription TENANT` is show
+            command, path = command.commands["show"], [*path, "show"]
+            break
+        else:
+            break
+    options = {m for w in words for m in re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", w)}
+    return " ".join(path), options
+
+
+def _commands() -> dict[str, click.Command]:
+    """Every command a user can run: leaves, and groups that run without a subcommand."""
+    from hosting.cli import cli
+
+    out: dict[str, click.Command] = {}
+
+    def walk(command: click.Command, path: str) -> None:
+        if isinstance(command, click.Group):
+            if command.invoke_without_command:
+                out[path] = command
+            for name, sub in command.commands.items():
+                walk(sub, f"{path} {name}")
+        else:
+            out[path] = command
+
+    walk(cli, "hosting")
+    return out
+
+
+def _options(command: click.Command) -> list[list[str]]:
+    return [p.opts for p in command.params if isinstance(p, click.Option) and p.opts != ["--help"]]
+
+
+def test_cli_reference_names_every_command_and_only_real_ones() -> None:
+    documented, real = set(_documented()), set(_commands())
+    assert not real - documented, (
+        f"commands missing from README's CLI reference: {real - documented}"
+    )
+    assert not documented - real, (
+        f"README documents commands that do not exist: {documented - real}"
+    )
+
+
+def test_cli_reference_gives_each_command_exactly_its_options() -> None:
+    documented, real = _documented(), _commands()
+    problems = []
+    for path in sorted(set(documented) & set(real)):
+        options = _options(real[path])
+        for opts in options:
+            if not set(opts) & documented[path]:
+                problems.append(f"{path}: README does not show {'/'.join(opts)}")
+        for token in sorted(documented[path]):
+            if not any(token in opts for opts in options):
+                problems.append(f"{path}: README shows {token}, which it does not take")
+    assert not problems, "\n".join(problems)
+
+
+def test_cli_reference_gives_the_global_options() -> None:
+    from hosting.cli import cli
+
+    usage = re.search(r"^`hosting (\[.*?) COMMAND …`$", _reference(), re.M)
+    assert usage, "the CLI reference has no `hosting [options] COMMAND …` line"
+    shown = set(re.findall(r"(--?[a-z][a-z-]*)", usage.group(1)))
+    for opts in _options(cli):
+        assert set(opts) & shown, f"the global option {'/'.join(opts)} is not shown"
