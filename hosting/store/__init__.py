@@ -3,11 +3,22 @@
 DuckDB lets one process hold a database file for writing at a time. The agent, `meter
 import`, `invoice run` and the CLI's reads therefore open the file for the shortest time
 they can and retry, with a bounded back-off, while another process holds the lock.
+
+Inside one process the threads take turns in the same way: a connection holds the file's
+gate until it closes. DuckDB itself would let two threads write at once, and their
+read-then-write steps (a domain added by two threads, a migration run twice) then conflict.
+
+Migrations run once per file and process, before the store is first used, under that gate
+and a file lock beside the store, so two processes opening a fresh store at once do not both
+run them.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +31,14 @@ import duckdb
 from hosting.errors import StoreError
 
 LOCK_WAIT_SECONDS = 30.0
+BUSY_HINT = "another hosting process (or thread) holds it; wait for it or stop it"
+
+# Files this process has seen fully migrated, by (path, device, inode): a store deleted and
+# created again under the same name is a new file and is migrated again.
+_migrated: set[tuple[str, int, int]] = set()
+_gates: dict[str, threading.RLock] = {}
+_gates_guard = threading.Lock()
+_held = threading.local()  # .writing: paths this thread has open read-write, with depth
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -38,38 +57,124 @@ def migrations() -> list[tuple[str, str]]:
     return sorted(found)
 
 
+class _Backoff:
+    """Bounded, jittered waiting for a lock someone else holds."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.delay = 0.02
+
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def sleep(self) -> None:
+        time.sleep(self.delay + random.uniform(0, self.delay))
+        self.delay = min(self.delay * 2, 0.5)
+
+
+def _busy(path: Path, why: object) -> StoreError:
+    return StoreError(f"cannot open the store {path}: {why}", BUSY_HINT)
+
+
+def _open(path: Path, read_only: bool, deadline: float) -> duckdb.DuckDBPyConnection:
+    backoff = _Backoff(deadline)
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            if not _is_lock_error(exc) or backoff.expired():
+                raise _busy(path, exc) from None
+            backoff.sleep()
+
+
+@contextmanager
+def _gate(path: Path, deadline: float) -> Iterator[None]:
+    """This process's turn at the file: one thread at a time, re-entrant for that thread."""
+    with _gates_guard:
+        gate = _gates.setdefault(str(path), threading.RLock())
+    if not gate.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        raise _busy(path, "timed out waiting for another thread of this process")
+    try:
+        yield
+    finally:
+        gate.release()
+
+
+@contextmanager
+def _file_lock(path: Path, deadline: float) -> Iterator[None]:
+    """Across processes. Never deleted: removing it lets two processes lock two files."""
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        backoff = _Backoff(deadline)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if backoff.expired():
+                    raise _busy(path, "timed out waiting for another process to migrate") from None
+                backoff.sleep()
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _identity(path: Path) -> tuple[str, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (str(path), st.st_dev, st.st_ino)
+
+
+def _ensure_migrated(path: Path, deadline: float) -> None:
+    """Called holding the gate."""
+    if _identity(path) in _migrated:
+        return
+    with _file_lock(path, deadline):
+        conn = _open(path, False, deadline)
+        try:
+            migrate(conn)
+        finally:
+            conn.close()
+    identity = _identity(path)
+    assert identity is not None  # duckdb.connect created it
+    _migrated.add(identity)
+
+
 @contextmanager
 def connect(
     path: Path, *, read_only: bool = False, wait: float = LOCK_WAIT_SECONDS
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the store (creating and migrating it when needed) and close it afterwards."""
+    path = path.absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait
-    delay = 0.02
-    while True:
-        try:
-            if read_only and not path.exists():
-                read_only = False  # nothing to read yet: create it
-            conn = duckdb.connect(str(path), read_only=read_only)
-            break
-        except duckdb.Error as exc:
-            if not _is_lock_error(exc) or time.monotonic() > deadline:
-                raise StoreError(
-                    f"cannot open the store {path}: {exc}",
-                    "another hosting process holds it; wait for it or stop it",
-                ) from None
-            time.sleep(delay + random.uniform(0, delay))
-            delay = min(delay * 2, 0.5)
-    try:
+    writing: dict[str, int] = _held.__dict__.setdefault("writing", {})
+    key = str(path)
+    if writing.get(key):
+        read_only = False  # DuckDB refuses both modes at once in a process; reads work either way
+    with _gate(path, deadline):
+        _ensure_migrated(path, deadline)
+        conn = _open(path, read_only, deadline)
         if not read_only:
-            migrate(conn)
-        yield conn
-    finally:
-        conn.close()
+            writing[key] = writing.get(key, 0) + 1
+        try:
+            yield conn
+        finally:
+            if not read_only:
+                writing[key] -= 1
+            conn.close()
 
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply every migration not yet recorded; returns the names applied."""
+    """Apply every migration not yet recorded; returns the names applied.
+
+    Idempotent, but not safe to run twice at once on one file: `connect` serialises it.
+    """
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " name VARCHAR PRIMARY KEY, applied_at TIMESTAMP DEFAULT (now()::TIMESTAMP))"
