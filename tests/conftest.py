@@ -36,6 +36,17 @@ def _docker_ok() -> bool:
         return False
 
 
+def golden(path: Path, actual: str) -> str:
+    """The reviewed text of a golden file. `UPDATE_GOLDEN=1` first rewrites it with `actual`:
+    the one switch for every golden file in the suite; read the diff before committing."""
+    if os.environ.get("HOSTING_UPDATE_GOLDEN"):
+        pytest.fail("HOSTING_UPDATE_GOLDEN is gone: set UPDATE_GOLDEN=1")
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual)
+    return path.read_text()
+
+
 @pytest.fixture(scope="session")
 def docker_engine() -> str:
     """A running Docker engine with the local test images (see .ci/images.sh)."""

@@ -4,7 +4,6 @@ after an intended change with UPDATE_GOLDEN=1 and review the diff."""
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from hosting.reports.models import InvoiceLine, InvoiceView, Party
 from hosting.reports.render import render_invoice
+from tests.conftest import golden
 from tests.reports import browser
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "invoice.html"
@@ -52,9 +52,7 @@ INVOICE = InvoiceView(
 
 def test_invoice_matches_golden_file() -> None:
     page = render_invoice(INVOICE)
-    if os.environ.get("UPDATE_GOLDEN"):
-        GOLDEN.write_text(page)
-    assert page == GOLDEN.read_text()
+    assert page == golden(GOLDEN, page)
 
 
 def test_golden_numbers_by_hand() -> None:

@@ -4,13 +4,12 @@ change: regenerate with UPDATE_GOLDEN=1 and read the diff)."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_hosting
+from tests.conftest import golden, run_hosting
 
 BROKEN = Path(__file__).parent / "broken"
 CASES = sorted(p.stem for p in BROKEN.glob("*.yaml"))
@@ -52,10 +51,7 @@ def test_broken_file(name: str) -> None:
             if (want_line == 0 or n == want_line) and rest.startswith(want_path)
         ]
         assert hits, f"expected an error on line {want_line} at `{want_path}`, got {lines}"
-    golden = BROKEN / f"{name}.golden"
-    if os.environ.get("UPDATE_GOLDEN"):
-        golden.write_text(result.stderr)
-    assert result.stderr == golden.read_text()
+    assert result.stderr == golden(BROKEN / f"{name}.golden", result.stderr)
 
 
 def test_secret_values_never_echoed() -> None:

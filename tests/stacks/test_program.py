@@ -11,6 +11,7 @@ import pytest
 from hosting.spec import loads
 from hosting.spec.models import Spec
 from hosting.stacks.mocked import MockResource, is_secret, masked, reveal, run_mocked
+from tests.conftest import golden
 from tests.stacks.conftest import REPO, fixed_settings
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -232,16 +233,11 @@ def _normalized(graph: list[MockResource]) -> list[dict[str, Any]]:
 def test_golden_resource_graph(graph: list[MockResource]) -> None:
     """The whole resource graph of hosting.yaml, reviewed by hand when it changes.
 
-    Regenerate with HOSTING_UPDATE_GOLDEN=1 and review the diff before committing.
+    Regenerate with UPDATE_GOLDEN=1 and review the diff before committing.
     """
-    import os
-
-    path = GOLDEN / "example.json"
     actual = _normalized(graph)
-    if os.environ.get("HOSTING_UPDATE_GOLDEN"):
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps(actual, indent=1, sort_keys=True) + "\n")
-    assert actual == json.loads(path.read_text())
+    text = json.dumps(actual, indent=1, sort_keys=True) + "\n"
+    assert actual == json.loads(golden(GOLDEN / "example.json", text))
 
 
 def test_stopped_database_keeps_its_volume_and_runs_nothing() -> None:
