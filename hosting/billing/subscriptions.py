@@ -17,9 +17,10 @@ from typing import Any
 
 import duckdb
 
-from hosting import store
+from hosting import dates, store
 from hosting.billing.schedule import HistoryRow, Terms
-from hosting.errors import BillingError, NotFoundError, UsageError
+from hosting.dates import as_of_day
+from hosting.errors import BillingError, NotFoundError
 from hosting.spec.models import Spec, Tenant
 
 
@@ -44,7 +45,7 @@ class SyncResult:
 
 
 def today() -> date:
-    return datetime.now(UTC).date()
+    return dates.today()
 
 
 def utcnow() -> datetime:
@@ -54,15 +55,7 @@ def utcnow() -> datetime:
 
 def check_as_of(as_of: date | None) -> date:
     """The as-of date, defaulting to today; a future date is refused (no data exists yet)."""
-    now = today()
-    if as_of is None:
-        return now
-    if as_of > now:
-        raise UsageError(
-            f"as-of date {as_of} is in the future (today is {now} UTC)",
-            "give a date up to today; usage and plan changes after today are not known yet",
-        )
-    return as_of
+    return as_of_day(as_of)
 
 
 def terms_of(spec: Spec, tenant: Tenant) -> Terms:

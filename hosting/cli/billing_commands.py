@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -13,20 +13,11 @@ from hosting.billing.invoices import STATUSES, Invoice
 from hosting.billing.pricing import Line
 from hosting.cli import cli
 from hosting.cli.context import App
-from hosting.cli.output import echo_json, json_option, table, to_jsonable
+from hosting.cli.output import as_of_option, echo_json, json_option, table, to_jsonable
 
 pass_app = click.make_pass_decorator(App)
 
-AS_OF = click.option(
-    "--as-of",
-    "as_of",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="The day (YYYY-MM-DD, UTC) [default: today].",
-)
-
-
-def _day(value: datetime | None) -> date | None:
-    return value.date() if value is not None else None
+AS_OF = as_of_option()
 
 
 def _gb(value: Decimal) -> str:
@@ -102,9 +93,9 @@ def subscription() -> None:
 @AS_OF
 @json_option
 @pass_app
-def subscription_show(app: App, tenant: str, as_of: datetime | None, as_json: bool) -> None:
+def subscription_show(app: App, tenant: str, as_of: date | None, as_json: bool) -> None:
     """Plan, cycle, current period, limits, usage so far and projected cost."""
-    sub = current.active_subscription(app.store_path, app.spec, tenant, _day(as_of))
+    sub = current.active_subscription(app.store_path, app.spec, tenant, as_of)
     if as_json:
         out: dict[str, Any] = to_jsonable(sub)
         out["usage"] = _usage_json(sub.usage) if sub.usage else None
@@ -127,9 +118,9 @@ def subscription_show(app: App, tenant: str, as_of: datetime | None, as_json: bo
 @AS_OF
 @json_option
 @pass_app
-def subscription_sync(app: App, as_of: datetime | None, as_json: bool) -> None:
+def subscription_sync(app: App, as_of: date | None, as_json: bool) -> None:
     """Record the file's new tenants, plan/cycle changes (on the date) and removed tenants."""
-    result = subscriptions.sync(app.store_path, app.spec, _day(as_of))
+    result = subscriptions.sync(app.store_path, app.spec, as_of)
     if as_json:
         echo_json(result)
         return
@@ -183,11 +174,11 @@ def _echo_usage(u: current.CurrentUsage) -> None:
 @AS_OF
 @json_option
 @pass_app
-def usage_command(app: App, tenant: str, as_of: datetime | None, as_json: bool) -> None:
+def usage_command(app: App, tenant: str, as_of: date | None, as_json: bool) -> None:
     """The current period's usage (storage, bandwidth, included) and projected cost."""
     from hosting.metering.alerts import standing_alerts
 
-    day = _day(as_of)
+    day = as_of
     u = current.usage(app.store_path, app.spec, tenant, day)
     alerts = standing_alerts(app.store_path, app.spec, tenant, day)
     if as_json:
@@ -209,9 +200,9 @@ def invoice() -> None:
 @click.option("--tenant", help="Only this tenant.")
 @json_option
 @pass_app
-def invoice_run(app: App, as_of: datetime | None, tenant: str | None, as_json: bool) -> None:
+def invoice_run(app: App, as_of: date | None, tenant: str | None, as_json: bool) -> None:
     """Invoice every period that ended on or before the date and has none (idempotent)."""
-    result = invoices.run(app.store_path, app.spec, _day(as_of), tenant)
+    result = invoices.run(app.store_path, app.spec, as_of, tenant)
     if as_json:
         echo_json(
             {

@@ -16,6 +16,20 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    """hosting.dates' one parser, so every command reads DATE alike (YYYY-MM-DD, a UTC day,
+    not after today). None stays None: each command knows what its default means."""
+    from hosting.dates import parse_as_of
+
+    return None if value is None else parse_as_of(value)
+
+
+def as_of_option(
+    help: str = "The day (YYYY-MM-DD, UTC; not after today) [default: today].",
+) -> Callable[[F], F]:
+    return click.option("--as-of", "as_of", metavar="DATE", callback=_day, help=help)
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(func)
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import click
 
 from hosting.cli import cli
 from hosting.cli.context import App
+from hosting.cli.output import as_of_option as _as_of_option
 from hosting.cli.output import echo_json, json_option
+from hosting.dates import as_of_day
 from hosting.errors import UsageError
 from hosting.reports import api
 
@@ -23,21 +25,9 @@ output_option = click.option(
     metavar="FILE",
     help="Where to write the HTML ('-' for standard output).",
 )
-as_of_option = click.option(
-    "--as-of",
-    "as_of",
-    metavar="DATE",
-    help="Report as of the end of this UTC day (YYYY-MM-DD) [default: today].",
+as_of_option = _as_of_option(
+    "Report as of the end of this UTC day (YYYY-MM-DD; not after today) [default: today]."
 )
-
-
-def _as_of(text: str | None) -> date:
-    if text is None:
-        return datetime.now(UTC).date()  # the store's days are UTC days
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"`{text}` is not a date", "use YYYY-MM-DD, e.g. 2026-11-30") from None
 
 
 def _write(html: str, output: str, kind: str, as_json: bool, **info: object) -> None:
@@ -78,9 +68,9 @@ def report_invoice(app: App, number: str, output: str, as_json: bool) -> None:
 @output_option
 @json_option
 @pass_app
-def report_usage(app: App, tenant: str, as_of: str | None, output: str, as_json: bool) -> None:
+def report_usage(app: App, tenant: str, as_of: date | None, output: str, as_json: bool) -> None:
     """Usage of TENANT in its billing period: charts, storage, health, alerts, projection."""
-    day = _as_of(as_of)
+    day = as_of_day(as_of)
     html = api.usage_html(app.spec, app.store_path, tenant, day)
     _write(html, output, "usage", as_json, tenant=tenant, as_of=day)
 
@@ -90,8 +80,8 @@ def report_usage(app: App, tenant: str, as_of: str | None, output: str, as_json:
 @output_option
 @json_option
 @pass_app
-def report_platform(app: App, as_of: str | None, output: str, as_json: bool) -> None:
+def report_platform(app: App, as_of: date | None, output: str, as_json: bool) -> None:
     """The operator's report: revenue by plan, tenants near limits, top consumers."""
-    day = _as_of(as_of)
+    day = as_of_day(as_of)
     html = api.platform_html(app.spec, app.store_path, day)
     _write(html, output, "platform", as_json, as_of=day)
