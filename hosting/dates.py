@@ -45,3 +45,23 @@ def as_of_day(day: date | None) -> date:
 def parse_as_of(text: str | None) -> date:
     """An `--as-of DATE` option's text (None: today), by the rules above."""
     return as_of_day(None if text is None else parse_day(text))
+
+
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
+_UNIX_TIME = re.compile(r"\d+(?:\.\d+)?")
+
+
+def parse_since(text: str) -> str:
+    """A `--since` value as Docker takes it, checked before Docker sees it: a duration (10m,
+    2h, 1h30m), a day (2026-11-05), an ISO 8601 time (2026-11-05T10:00:00Z) or Unix seconds.
+    Returned unchanged; anything else is a UsageError naming the text."""
+    if _DURATION.fullmatch(text) or _UNIX_TIME.fullmatch(text):
+        return text
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        raise UsageError(
+            f"`{text}` is not a duration or a time",
+            "e.g. 10m, 2h, 1h30m, 2026-11-05 or 2026-11-05T10:00:00Z",
+        ) from None
+    return text

@@ -84,6 +84,12 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("error: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
+        # A bare `hosting` (or group) asks for help, as with git and docker: not an error.
+        # (click >= 8.2 raises NoArgsIsHelpError; older click prints the help and exits 0.)
+        no_args = type(exc).__name__ == "NoArgsIsHelpError"
+        if no_args and isinstance(exc, click.UsageError) and exc.ctx is not None:
+            click.echo(exc.ctx.get_help())
+            sys.exit(EXIT_OK)
         click.echo(f"error: {exc.format_message()}", err=True)
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             click.echo(f"hint: see `{exc.ctx.command_path} --help`", err=True)

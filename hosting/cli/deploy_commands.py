@@ -235,6 +235,24 @@ def refresh(app: App) -> None:
 
 
 # -- status / credentials / logs -------------------------------------------------------------
+def _containers_of(spec: Spec, tenant: str, deployment: str) -> list[dict[str, Any]]:
+    """The deployment's containers, found by their labels, in name (replica) order."""
+    from hosting.provider import runtime
+
+    return [
+        c
+        for name, c in sorted(runtime.containers(spec).items())
+        if (c["Config"].get("Labels") or {}).get("hosting.tenant") == tenant
+        and c["Config"]["Labels"].get("hosting.deployment") == deployment
+    ]
+
+
+def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    from hosting.dates import parse_since
+
+    return None if value is None else parse_since(value)
+
+
 @cli.command()
 @click.option("--tenant", help="Only this tenant.")
 @json_option
@@ -291,7 +309,16 @@ def credentials(app: App, ref: str, show_secrets: bool, as_json: bool) -> None:
     tid, did, dep = _deployment(spec, ref)
     if not isinstance(dep, DatabaseDeployment):
         raise UsageError(f"`{ref}` is a {dep.type} deployment, not a database")
-    # The running container is the truth of what the database accepts.
+    # The container is the truth of what the database accepts; without one there is nothing
+    # to ask (and the engine itself is fine: `containers` just listed what it runs).
+    found = _containers_of(spec, tid, did)
+    if not found:
+        raise NotFoundError(
+            f"{ref} has no container on the engine at {spec.platform.docker.host}",
+            "it has not been applied: run `hosting apply`; `hosting status` shows what runs",
+        )
+    if not found[0]["State"].get("Running"):
+        click.echo(f"note: {ref} is not running; these are its settings", err=True)
     env, port = runtime.database_env(spec, tid, did)
     host = str(spec.platform.database_bind)
     user = env.get("POSTGRES_USER", "")
@@ -320,7 +347,11 @@ def credentials(app: App, ref: str, show_secrets: bool, as_json: bool) -> None:
 @click.argument("ref", metavar="TENANT/DEPLOYMENT")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines.")
 @click.option("--build", is_flag=True, help="The last image build's log instead.")
-@click.option("--since", help="Only lines newer than this (e.g. 10m, 2h, 2026-11-05T10:00:00Z).")
+@click.option(
+    "--since",
+    callback=_since,
+    help="Only lines newer than this (e.g. 10m, 2h, 2026-11-05T10:00:00Z).",
+)
 @pass_app
 def logs(app: App, ref: str, follow: bool, build: bool, since: str | None) -> None:
     """App logs of every replica (prefixed by replica), or the build log."""
@@ -336,8 +367,20 @@ def logs(app: App, ref: str, follow: bool, build: bool, since: str | None) -> No
             )
         click.echo(path.read_text(), nl=False)
         return
-    count = 1 if isinstance(dep, DatabaseDeployment) else dep.replicas
-    containers = [names.container_name(spec.platform.name, tid, did, i) for i in range(count)]
+    if not isinstance(dep, DatabaseDeployment) and dep.static is not None:
+        raise UsageError(
+            f"{ref} is a static site: the edge serves it, and it has no container or logs of "
+            "its own",
+            f"its requests are in the edge's access log, {app.state_dir / 'edge/logs/access.log'}",
+        )
+    found = _containers_of(spec, tid, did)
+    if not found:
+        raise NotFoundError(
+            f"{ref} has no containers on the engine at {spec.platform.docker.host}",
+            "it has not been applied: run `hosting apply`; `hosting status` shows what runs",
+        )
+    containers = [str(c["Name"]).lstrip("/") for c in found]
+    count = len(containers)
     args = ["docker", "logs", "--timestamps"]
     if since:
         args += ["--since", since]
