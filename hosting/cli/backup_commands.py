@@ -8,11 +8,12 @@ import click
 
 from hosting.backups import BackupFile, BackupOutcome, backup_all, backup_one, list_backups
 from hosting.backups import restore as restore_backup
-from hosting.backups.pg import DEFAULT_KEEP
+from hosting.backups.pg import DEFAULT_KEEP, database_deployment
 from hosting.cli import cli
 from hosting.cli.context import App
 from hosting.cli.output import echo_json, human_bytes, json_option, table, to_jsonable
 from hosting.errors import HostingError, UsageError
+from hosting.spec.limits import tenant_or_error
 
 pass_app = click.make_pass_decorator(App)
 
@@ -104,6 +105,11 @@ def run_cmd(app: App, ref: str | None, keep: int, as_json: bool) -> None:
 def list_cmd(app: App, ref: str | None, as_json: bool) -> None:
     """Backups on disk, oldest first per deployment."""
     tenant, deployment = _split(ref)
+    # The same refusals as `backup run`: an empty list must mean "none yet", not "no such".
+    if tenant is not None and deployment is not None:
+        database_deployment(app.spec, tenant, deployment)
+    elif tenant is not None:
+        tenant_or_error(app.spec, tenant)
     found = list_backups(app.state_dir, tenant, deployment)
     if as_json:
         echo_json({"backups": [_file_json(b) for b in found]})
