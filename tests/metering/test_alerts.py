@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
-from hosting.metering.alerts import check_alerts, storage_status
+from hosting.metering.alerts import check_alerts, current_alerts, storage_status
 from hosting.metering.ingest import import_events
 from hosting.spec import load
+from hosting.store import connect
 from tests.conftest import run_hosting
 from tests.metering.helpers import rows, write_spec
 
@@ -40,7 +42,7 @@ def test_levels_use_the_latest_measurement_per_deployment_and_type(tmp_path: Pat
     ]))  # fmt: skip
     used, limit, percent, level = storage_status(store, spec, "acme")
     assert (used, limit, level) == (GB // 2 + GB * 2 // 5 + 1, GB, "warning")
-    assert percent == 90.0
+    assert percent == 90.0  # shown rounded: 0.4 byte over, as 0.9 × 2^30 is not whole
     assert [(a.kind, a.level) for a in check_alerts(store, spec)] == [("storage", "warning")]
     assert check_alerts(store, spec) == []  # recorded once, not every cycle
     import_events(store, _storage(tmp_path, "b.jsonl", [
@@ -81,8 +83,59 @@ def test_bandwidth_over_the_included_amount_is_flagged(tmp_path: Path) -> None:
     ]  # fmt: skip
     (tmp_path / "bw.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     import_events(store, tmp_path / "bw.jsonl")
-    from datetime import date
-
     flagged = check_alerts(store, spec, today=date(2026, 11, 20))
     assert [(a.kind, a.level, a.used) for a in flagged] == [("bandwidth", "overage", 12 * GB)]
     assert check_alerts(store, spec, today=date(2026, 12, 20)) == []  # next period: back to ok
+
+
+def _levels_at(tmp_path: Path, sizes: list[int]) -> list[tuple[float, str]]:
+    """(percent, level) after each of successive measurements of one deployment's code."""
+    spec = load(write_spec(tmp_path, {"acme": {"shop": {"type": "web", "image": "x", "port": 80}}},
+                           plan="starter"))  # fmt: skip  # 10 GB, so 90 % is a whole byte count
+    store = tmp_path / "s.duckdb"
+    out = []
+    for i, size in enumerate(sizes):
+        stamp = f"2026-11-01T00:{i:02d}:00Z"
+        import_events(store, _storage(tmp_path, f"{i}.jsonl",
+                                      [(f"m{i}", "acme/shop", stamp, "code", size)]))  # fmt: skip
+        _, limit, percent, level = storage_status(store, spec, "acme")
+        assert limit == 10 * GB
+        out.append((percent, level))
+    return out
+
+
+def test_the_storage_warning_starts_exactly_at_90_percent(tmp_path: Path) -> None:
+    at = 9 * GB  # 90 % of 10 GB, exactly
+    assert _levels_at(tmp_path, [at - 1, at, at + 1]) == [
+        (90.0, "ok"),  # shown rounded, but one byte short of the warning
+        (90.0, "warning"),
+        (90.0, "warning"),
+    ]
+
+
+def test_storage_is_full_exactly_at_100_percent(tmp_path: Path) -> None:
+    at = 10 * GB
+    assert _levels_at(tmp_path, [at - 1, at, at + 1]) == [
+        (100.0, "warning"),
+        (100.0, "full"),
+        (100.0, "full"),
+    ]
+
+
+def test_bandwidth_overage_starts_one_byte_past_the_included_amount(tmp_path: Path) -> None:
+    """The free plan includes 10 GB: exactly 10 GB is not an overage, one byte more is."""
+    spec = load(write_spec(tmp_path, {"acme": {"shop": {"type": "web", "image": "x", "port": 80}}},
+                           plan="free"))  # fmt: skip
+    included = 10 * GB
+    seen = []
+    for i, sent in enumerate([included - 1, included, included + 1]):
+        store = tmp_path / f"s{i}.duckdb"
+        event = {"id": f"b{i}", "deployment": "acme/shop", "time": "2026-11-02T00:00:00Z",
+                 "metric": "bandwidth_out", "value": sent}  # fmt: skip
+        (tmp_path / f"bw{i}.jsonl").write_text(json.dumps(event) + "\n")
+        import_events(store, tmp_path / f"bw{i}.jsonl")
+        with connect(store, read_only=True) as conn:
+            alerts = current_alerts(conn, spec, date(2026, 11, 20))
+        [bandwidth] = [a for a in alerts if a.kind == "bandwidth"]
+        seen.append((bandwidth.used, bandwidth.level))
+    assert seen == [(included - 1, "ok"), (included, "ok"), (included + 1, "overage")]
