@@ -62,6 +62,55 @@ def test_verified_domains_route_and_www_redirects_to_apex(spec: Spec) -> None:
     assert "records.umbrella.test" not in hosts_of(config)
 
 
+def _site_with_domains(*domains: str) -> Spec:
+    return loads(
+        f"""
+version: 1
+platform: {{name: p, domain: apps.test, public_ipv4: 127.0.0.1}}
+tenants:
+  acme:
+    name: Acme
+    email: a@acme.test
+    plan: starter
+    started: 2026-01-01
+    deployments:
+      site: {{type: web, image: x, port: 80, domains: [{", ".join(domains)}]}}
+""",
+        base_dir=REPO,
+    )
+
+
+def handlers_by_host(config: dict[str, Any]) -> dict[str, str]:
+    return {
+        h: r["handle"][0]["handler"]
+        for r in routes(config)
+        for m in r.get("match", [])
+        for h in m["host"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("listed", "verified", "expected"),
+    [
+        # www and its apex, both verified: www redirects to the apex
+        (("x.test", "www.x.test"), {"x.test", "www.x.test"},
+         {"x.test": "reverse_proxy", "www.x.test": "static_response"}),
+        # the apex listed but not verified: it gets no route, so www cannot send anyone there
+        (("x.test", "www.x.test"), {"www.x.test"}, {"www.x.test": "reverse_proxy"}),
+        # www without its apex in the file: www is the site itself
+        (("www.x.test",), {"www.x.test"}, {"www.x.test": "reverse_proxy"}),
+        # the apex verified, but for another deployment's file entry: not this site's apex
+        (("www.x.test",), {"www.x.test", "x.test"}, {"www.x.test": "reverse_proxy"}),
+    ],
+)  # fmt: skip
+def test_www_redirects_only_to_an_apex_this_site_serves(
+    listed: tuple[str, ...], verified: set[str], expected: dict[str, str]
+) -> None:
+    config = build_config(_site_with_domains(*listed), verified_domains=frozenset(verified))
+    custom = {h: kind for h, kind in handlers_by_host(config).items() if h.endswith("x.test")}
+    assert custom == expected
+
+
 def test_replicas_are_load_balanced_with_health_checks(spec: Spec) -> None:
     proxies = [
         r["handle"][0]
