@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from hosting.spec.models import Limits
+from hosting.spec.models import Limits, Spec
 from hosting.stacks import containers
+from hosting.stacks.desired import desired_containers
 from hosting.stacks.mocked import reveal
+from tests.stacks.conftest import fixed_settings
 
 
 def db_spec() -> containers.ContainerSpec:
@@ -82,3 +84,23 @@ def test_program_without_settings_runs_under_mocks() -> None:
     [db] = [r for r in mocks.resources if r.name == "acme_main_0"]
     env = dict(i.split("=", 1) for i in reveal(db.inputs["envs"]))
     assert len(env["POSTGRES_PASSWORD"]) >= 40  # generated, strong
+
+
+def test_every_writable_tmpfs_refuses_exec_and_setuid(example_spec: Spec) -> None:
+    """Each container the program declares for hosting.yaml: apps, databases and the edge.
+
+    A tmpfs is the only writable place of a read-only container; `noexec` keeps a downloaded
+    binary from running there (the docker tests prove the kernel refuses it)."""
+    desired = desired_containers(example_spec, fixed_settings(example_spec))
+    every = [
+        *(c for replicas in desired.apps.values() for c in replicas),
+        *(c for c in desired.databases.values() if c is not None),
+        desired.edge,
+    ]
+    kinds = {c.kind for c in every}
+    assert kinds == {"web", "api", "database", "edge"}, kinds
+    for cspec in every:
+        assert "/tmp" in cspec.tmpfs, cspec.name
+        for target, opts in cspec.tmpfs.items():
+            assert {"noexec", "nosuid"} <= set(opts.split(",")), (cspec.name, target, opts)
+            assert "exec" not in opts.split(","), (cspec.name, target, opts)
