@@ -7,14 +7,21 @@ from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hosting.billing import pricing, schedule
 from hosting.billing.money import cents
 from hosting.billing.periods import add_months, period_containing
-from hosting.billing.pricing import Usage, overage_line, price_period, prorate, total
-from hosting.billing.schedule import HistoryRow, Terms
+from hosting.billing.pricing import (
+    Usage,
+    credit_line,
+    overage_line,
+    price_period,
+    prorate,
+    total,
+)
+from hosting.billing.schedule import Credit, HistoryRow, Terms
 
 prices = st.integers(min_value=0, max_value=10_000_00).map(lambda c: Decimal(c) / 100)
 days_in_period = st.integers(min_value=28, max_value=31)
@@ -55,7 +62,13 @@ def test_prorate_rounds_half_up_exactly(price: Decimal, days: int, data: st.Data
     assert prorate(price, used, days) == expected
 
 
+# Random draws almost never land on a half cent, so ties are given as examples too: at each,
+# half up and half even differ (0.005 → 0.01 not 0.00, 0.025 → 0.03 not 0.02).
 @given(gb, st.integers(min_value=0, max_value=5000), st.sampled_from(["storage", "bandwidth"]))
+@example(Decimal("0.1"), 0, "bandwidth")  # 0.1 GB × $0.05 = $0.005
+@example(Decimal("10.5"), 10, "bandwidth")  # $0.025
+@example(Decimal("0.05"), 0, "storage")  # 0.05 GB × $0.10 = $0.005
+@example(Decimal("100.25"), 100, "storage")  # $0.025
 def test_overage_is_never_negative_and_rounds_half_up(
     used: Decimal, included: int, kind: str
 ) -> None:
@@ -64,6 +77,37 @@ def test_overage_is_never_negative_and_rounds_half_up(
     assert line.amount >= 0 and line.quantity >= 0
     expected = half_up_reference(max(Fraction(0), Fraction(used) - included) * Fraction(unit))
     assert line.amount == expected
+
+
+# Properties that draw only ties: a half-cent amount must round up (away from zero), which is
+# where half up and half even part.
+odd_cents = st.integers(min_value=0, max_value=5_000_00).map(lambda c: 2 * c + 1)
+
+
+@given(odd_cents, st.sampled_from([28, 30]))
+def test_half_a_period_of_an_odd_cent_price_rounds_the_tie_up(price_cents: int, days: int) -> None:
+    price = Decimal(price_cents) / 100
+    assert prorate(price, days // 2, days) == Decimal((price_cents + 1) // 2) / 100
+
+
+@given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=0, max_value=5000))
+def test_an_overage_on_a_half_cent_rounds_the_tie_up(k: int, included: int) -> None:
+    # (2k+1)/10 GB × $0.05 and (2k+1)/20 GB × $0.10 are both (2k+1) half cents
+    bandwidth = overage_line("bandwidth", included + Decimal(2 * k + 1) / 10, included,
+                             Decimal("0.05"))  # fmt: skip
+    storage = overage_line("storage", included + Decimal(2 * k + 1) / 20, included,
+                           Decimal("0.10"))  # fmt: skip
+    assert bandwidth.amount == storage.amount == Decimal(k + 1) / 100
+
+
+@given(odd_cents, st.sampled_from([(183, 366), (182, 364)]))
+def test_a_credit_of_half_a_term_rounds_the_tie_away_from_zero(
+    price_cents: int, days: tuple[int, int]
+) -> None:
+    unused, term = days
+    terms = Terms("pro", "yearly", Decimal(0), Decimal(price_cents) / 100, 0, 0)
+    line = credit_line(Credit(terms, unused, term, date(2026, 1, 1), date(2027, 1, 1)))
+    assert line.amount == -Decimal((price_cents + 1) // 2) / 100
 
 
 def _terms(plan: str, cycle: str, monthly: Decimal, storage: int, bandwidth: int) -> Terms:
