@@ -43,12 +43,16 @@ class SpecProblem:
         return f"{self.file}:{self.line}:{self.column}: error: {where}{self.message}"
 
     def as_dict(self) -> dict[str, object]:
+        """SPEC section 6's error object. Messages carry their hint after the first "; "
+        ("unknown key `replica`; did you mean `replicas`?"): JSON gives the two apart."""
+        message, _, hint = self.message.partition("; ")
         return {
             "file": self.file,
             "line": self.line,
             "column": self.column,
             "path": self.path,
-            "message": self.message,
+            "message": message,
+            "hint": hint or None,
         }
 
 

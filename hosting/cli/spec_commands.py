@@ -12,7 +12,7 @@ import click
 from hosting.cli import cli
 from hosting.cli.context import App
 from hosting.cli.output import echo_json, json_option, table
-from hosting.errors import UsageError
+from hosting.errors import SpecError, UsageError
 from hosting.spec import limits, names
 from hosting.spec.models import DatabaseDeployment, Plan, Spec
 from hosting.spec.schema import json_schema
@@ -38,7 +38,16 @@ def init(app: App, force: bool) -> None:
 @pass_app
 def validate(app: App, as_json: bool) -> None:
     """Check the file; print tenants, deployments and plan usage."""
-    spec = app.spec
+    try:
+        spec = app.spec
+    except SpecError as exc:
+        if not as_json:
+            raise
+        # Editors and CI read the errors from the JSON: it is the whole answer.
+        echo_json({"valid": False, "file": str(app.file_path), "errors": [
+            p.as_dict() for p in exc.errors
+        ]})  # fmt: skip
+        raise click.exceptions.Exit(1) from None
     summary = validation_summary(spec)
     if as_json:
         echo_json({"valid": True, "file": str(app.file_path), **summary})
