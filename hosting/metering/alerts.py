@@ -80,8 +80,8 @@ class Alert:
     kind: str  # storage | bandwidth
     level: str  # warning | full | overage
     message: str
-    used: float
-    limit: float
+    used: int  # bytes
+    limit: int  # bytes
 
 
 def bandwidth_used(conn: duckdb.DuckDBPyConnection, tenant: str, start: date, end: date) -> int:
@@ -194,4 +194,4 @@ def open_alerts(conn: duckdb.DuckDBPyConnection, tenant: str | None = None) -> l
         " WHERE a.n = 1 ORDER BY a.tenant, a.kind",
         [tenant, tenant],
     ).fetchall()
-    return [Alert(r[0], r[1], r[2], r[3], float(r[4]), float(r[5])) for r in rows]
+    return [Alert(r[0], r[1], r[2], r[3], int(r[4]), int(r[5])) for r in rows]

@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from hosting.metering.alerts import GB, Alert, latest_storage, level_for, open_alerts
+from hosting.metering.alerts import GB, OK, Alert, current_alerts, latest_storage, level_for
 from hosting.metering.samples import METRICS
 from hosting.spec.models import Spec
 from hosting.store import connect, rows_as_dicts
@@ -60,6 +60,7 @@ def storage_info(
     store_path: Path, spec: Spec, tenant: str | None = None, deployment: str | None = None
 ) -> list[TenantStorage]:
     tenants = [tenant] if tenant else list(spec.tenants)
+    today = datetime.now(UTC).date()
     out = []
     with connect(store_path) as conn:
         for tid in tenants:
@@ -80,7 +81,9 @@ def storage_info(
                     round(percent, 2),
                     level_for(percent),
                     rows,
-                    open_alerts(conn, tid),
+                    # The alerts that hold now, as `status` and `usage` compute them, not
+                    # the last ones the agent recorded (an import may have changed them).
+                    [a for a in current_alerts(conn, spec, today, [tid]) if a.level != OK],
                 )
             )
     return out
