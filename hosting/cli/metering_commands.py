@@ -122,6 +122,8 @@ def _render_outcomes(outcomes: list[JobOutcome]) -> None:
                 text += f"; restarted {', '.join(s['restarted'])}"
         elif o.job == "domains":
             text = f"{s['checked']} custom domains checked"
+        elif o.job == "backups":
+            text = f"{s['backed_up']} databases backed up" if s.get("due", True) else "not due"
         else:
             text = f"{s['samples']} measurements"
             if s["alerts"]:
@@ -137,7 +139,8 @@ def _render_outcomes(outcomes: list[JobOutcome]) -> None:
 @json_option
 @click.pass_context
 def meter(ctx: click.Context, /, once: bool, as_json: bool, **opts: Any) -> None:
-    """The metering agent: `meter --once` runs one cycle of every collector;
+    """The metering agent: `meter --once` runs one cycle of every collector, and the
+    database backups when they are due (--backup-interval after the newest; 0 disables);
     `meter` alone runs the agent like `hosting agent`."""
     if ctx.invoked_subcommand is not None:
         return
@@ -146,7 +149,11 @@ def meter(ctx: click.Context, /, once: bool, as_json: bool, **opts: Any) -> None
     if not once:
         _run_forever(_agent(app, opts, echo=True))
         return
-    outcomes = _agent(app, opts, echo=False).run_once()
+    runner = _agent(app, opts, echo=False)
+    outcomes = runner.run_once()
+    backups = runner.run_due_backups()  # on the agent's schedule, so cron can run --once often
+    if backups is not None:
+        outcomes.append(backups)
     if as_json:
         echo_json({"jobs": [to_jsonable(o) for o in outcomes]})
     else:

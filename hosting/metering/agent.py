@@ -206,6 +206,22 @@ class Agent:
     def run_once(self) -> list[JobOutcome]:
         return [self.run_job(job) for job in JOBS]
 
+    def run_due_backups(self) -> JobOutcome | None:
+        """The backup job as the agent's schedule would run it now: None when disabled
+        (interval 0), a no-op outcome when not due, else a run whose failed backups make it
+        a failure (for `meter --once`, whose exit code must tell cron)."""
+        if self.config.backup_interval <= 0:
+            return None
+        now = time.monotonic()
+        if self._backups_first_due(now) > now:
+            return JobOutcome("backups", True, 0.0, {"due": False})
+        outcome = self.run_job("backups")
+        failed: dict[str, str] = outcome.summary.get("failed") or {}
+        if outcome.ok and failed:
+            error = "; ".join(f"{ref}: {why}" for ref, why in failed.items())
+            return JobOutcome("backups", False, outcome.seconds, outcome.summary, error)
+        return outcome
+
     def run(self, stop: threading.Event) -> None:
         intervals = {
             "metrics": self.config.metrics_interval,
