@@ -178,3 +178,19 @@ def test_cli_reference_gives_the_global_options() -> None:
     shown = set(re.findall(r"(--?[a-z][a-z-]*)", usage.group(1)))
     for opts in _options(cli):
         assert set(opts) & shown, f"the global option {'/'.join(opts)} is not shown"
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", text)
+
+
+def test_status_words_agree_between_help_and_readme() -> None:
+    from hosting.cli import cli
+
+    status = cli.commands["status"]
+    assert isinstance(status, click.Command) and status.help
+    in_help = re.search(r"status \(([^)]*)\)", status.help)
+    assert in_help, status.help
+    row = re.search(r"^\| `hosting status [^|]*` \| ([a-z /]+),", _reference(), re.M)
+    assert row, "no status row in the CLI reference"
+    assert _words(in_help.group(1)) == _words(row.group(1))

@@ -258,7 +258,7 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> s
 @json_option
 @pass_app
 def status(app: App, tenant: str | None, as_json: bool) -> None:
-    """Deployments: status (pending, building, running, stopped, failed), health, URLs."""
+    """Deployments: status (pending, running, stopped, failed), health, URLs, alerts."""
     from hosting.provider import runtime
     from hosting.provider.driver import verified_domains
 
