@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import hosting
-from hosting.edge.caddy import build_config, get_config, push_config
+from hosting.edge.caddy import build_config, edge_routes, get_config, push_config
 from hosting.errors import ProviderError
 from hosting.spec import loads
 from hosting.spec.models import Spec
@@ -188,6 +188,53 @@ tenants: {{}}
 def test_issuer_follows_platform_acme(acme: str, issuer: dict[str, Any]) -> None:
     config = build_config(_spec_with_acme(acme))
     assert config["apps"]["tls"]["automation"]["policies"] == [{"issuers": [issuer]}]
+
+
+def test_the_ca_root_is_read_where_the_edge_mounts_it() -> None:
+    spec = _spec_with_acme("acme: {ca: 'https://127.0.0.1:14000/dir', ca_root: hosting.yaml}")
+    config = build_config(spec, ca_root_path="/etc/hosting-ca/root.pem")
+    [policy] = config["apps"]["tls"]["automation"]["policies"]
+    assert policy["issuers"][0]["trusted_roots_pem_files"] == ["/etc/hosting-ca/root.pem"]
+
+
+def test_each_running_site_gets_one_route_in_file_order(spec: Spec) -> None:
+    """hosting.yaml by hand: databases and the stopped blog get none; docs is static."""
+    got = [
+        (r.tenant, r.deployment, r.kind, r.upstreams == (), r.static_root)
+        for r in edge_routes(spec)
+    ]
+    assert got == [
+        ("acme", "shop", "web", False, None),
+        ("acme", "api", "api", False, None),
+        ("acme", "docs", "web", True, "/srv/static/acme/docs"),
+        ("globex", "portal", "web", False, None),
+        ("umbrella", "records", "api", False, None),
+    ]
+
+
+def test_given_upstreams_and_static_root_replace_the_defaults(spec: Spec) -> None:
+    """What the loopback tests and the driver pass: dial addresses and where sites live."""
+    config = build_config(
+        spec, upstreams={("acme", "shop"): ["127.0.0.1:9001"]}, static_root="/sites"
+    )
+    handlers = [r["handle"][0] for r in routes(config)]
+    dials = [
+        [u["dial"] for u in h["upstreams"]] for h in handlers if h["handler"] == "reverse_proxy"
+    ]
+    assert ["127.0.0.1:9001"] in dials
+    assert ["demo_acme_api_0:3000"] in dials  # the others keep their containers
+    assert {"handler": "file_server", "root": "/sites/acme/docs"} in handlers
+
+
+def test_every_route_for_a_host_is_terminal(spec: Spec) -> None:
+    """Past a matched host (redirects included) no later route may run: the last is a 404."""
+    config = build_config(
+        spec, verified_domains=frozenset({"shop.acme.test", "www.shop.acme.test"})
+    )
+    matched = [r for r in routes(config) if "match" in r]
+    assert len(matched) == 6  # one per running site (shop with its domain), the www redirect
+    assert all(r["terminal"] is True for r in matched)
+    assert "match" not in routes(config)[-1]
 
 
 def test_plain_http_mode_disables_automatic_https(spec: Spec) -> None:
