@@ -30,6 +30,16 @@ as_of_option = _as_of_option(
 )
 
 
+def _check_output(output: str, as_json: bool) -> None:
+    """`--json` describes the file written; with `-o -` the HTML itself is standard output,
+    so the two cannot share it. Refused before any work, rather than one silently losing."""
+    if output == "-" and as_json:
+        raise UsageError(
+            "`-o -` and `--json` both write to standard output",
+            "write the HTML to a file (-o FILE) to get the JSON summary, or drop --json",
+        )
+
+
 def _write(html: str, output: str, kind: str, as_json: bool, **info: object) -> None:
     if output == "-":
         click.echo(html, nl=False)
@@ -58,6 +68,7 @@ def report() -> None:
 @pass_app
 def report_invoice(app: App, number: str, output: str, as_json: bool) -> None:
     """Render invoice NUMBER (INV-YYYYMMDD-NNNNNN), print-ready on one page."""
+    _check_output(output, as_json)
     html = api.invoice_html(app.spec, app.store_path, number)
     _write(html, output, "invoice", as_json, invoice_number=number)
 
@@ -70,6 +81,7 @@ def report_invoice(app: App, number: str, output: str, as_json: bool) -> None:
 @pass_app
 def report_usage(app: App, tenant: str, as_of: date | None, output: str, as_json: bool) -> None:
     """Usage of TENANT in its billing period: charts, storage, health, alerts, projection."""
+    _check_output(output, as_json)
     day = as_of_day(as_of)
     html = api.usage_html(app.spec, app.store_path, tenant, day)
     _write(html, output, "usage", as_json, tenant=tenant, as_of=day)
@@ -82,6 +94,7 @@ def report_usage(app: App, tenant: str, as_of: date | None, output: str, as_json
 @pass_app
 def report_platform(app: App, as_of: date | None, output: str, as_json: bool) -> None:
     """The operator's report: revenue by plan, tenants near limits, top consumers."""
+    _check_output(output, as_json)
     day = as_of_day(as_of)
     html = api.platform_html(app.spec, app.store_path, day)
     _write(html, output, "platform", as_json, as_of=day)

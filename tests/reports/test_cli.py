@@ -33,3 +33,12 @@ def test_errors_are_one_line_with_exit_code_1(realistic_dir: Path, tmp_path: Pat
     done = run_hosting("report", "usage", "acme", cwd=realistic_dir)
     assert done.returncode == 1 and "-o" in done.stderr
     assert not Path(out).exists()
+
+
+def test_stdout_and_json_together_are_refused(realistic_dir: Path) -> None:
+    # Both would claim standard output: say so instead of silently dropping the JSON.
+    for args in (["usage", "acme", "--as-of", "2026-11-20"], ["platform"]):
+        done = run_hosting("report", *args, "-o", "-", "--json", cwd=realistic_dir)
+        assert done.returncode == 1 and done.stdout == ""
+        assert done.stderr.startswith("error: `-o -` and `--json` both write to standard output")
+        assert done.stderr.count("\n") == 1
