@@ -236,15 +236,18 @@ def refresh(app: App) -> None:
 
 # -- status / credentials / logs -------------------------------------------------------------
 def _containers_of(spec: Spec, tenant: str, deployment: str) -> list[dict[str, Any]]:
-    """The deployment's containers, found by their labels, in name (replica) order."""
+    """The deployment's containers in replica order, by the rule `status` uses too: labelled
+    `hosting.*` and named `<platform>_<tenant>_<deployment>_<n>` (the labels do not name the
+    platform; the name tells two platforms on one engine apart)."""
     from hosting.provider import runtime
 
-    return [
-        c
-        for name, c in sorted(runtime.containers(spec).items())
-        if (c["Config"].get("Labels") or {}).get("hosting.tenant") == tenant
-        and c["Config"]["Labels"].get("hosting.deployment") == deployment
+    prefix = names.container_name(spec.platform.name, tenant, deployment, 0)[:-1]
+    found = [
+        (int(name[len(prefix) :]), c)
+        for name, c in runtime.containers(spec).items()
+        if name.startswith(prefix) and name[len(prefix) :].isdigit()
     ]
+    return [c for _, c in sorted(found, key=lambda pair: pair[0])]
 
 
 def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
