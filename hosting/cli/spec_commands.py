@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 from decimal import Decimal
 from importlib import resources
 from typing import Any
@@ -30,7 +32,10 @@ def init(app: App, force: bool) -> None:
         raise UsageError(f"{path} already exists", "pass --force to overwrite it")
     text = resources.files("hosting.spec").joinpath("starter.yaml").read_text()
     path.write_text(text)
-    click.echo(f"wrote {path}; next: hosting validate")
+    # The next step must work as written: it names the file unless hosting finds it anyway.
+    given = app.file not in ("hosting.yaml", os.environ.get("HOSTING_FILE"))
+    where = f"-f {shlex.quote(app.file)} " if given else ""
+    click.echo(f"wrote {path}; next: hosting {where}validate")
 
 
 @cli.command()
@@ -54,7 +59,8 @@ def validate(app: App, as_json: bool) -> None:
         return
     tenants = summary["tenants"]
     deployments = sum(len(t["deployments"]) for t in tenants)
-    click.echo(f"{app.file_path}: valid ({len(tenants)} tenants, {deployments} deployments)")
+    counts = f"{_count(len(tenants), 'tenant')}, {_count(deployments, 'deployment')}"
+    click.echo(f"{app.file_path}: valid ({counts})")
     for t in tenants:
         use = ", ".join(
             f"{limits.NOUN[k]} {u['used']}/{u['allowed']}" for k, u in t["usage"].items()
@@ -64,6 +70,10 @@ def validate(app: App, as_json: bool) -> None:
             state = " (stopped)" if d["stopped"] else ""
             where = d["hostname"] or f"PostgreSQL on {spec.platform.database_bind}"
             click.echo(f"  {d['id']:<16} {d['type']:<9} {where}{state}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def validation_summary(spec: Spec) -> dict[str, Any]:
