@@ -19,7 +19,8 @@ from hosting.engine import locate as engine
 from hosting.errors import ConcurrentUpdateError, ProviderError, SecretError
 from hosting.provider.events import Collector, Step
 from hosting.spec.models import Spec
-from hosting.stacks.containers import EDGE_CA_ROOT
+from hosting.stacks.containers import EDGE_CA_ROOT, write_host_files
+from hosting.stacks.desired import desired_containers
 from hosting.stacks.settings import (
     DatabaseAccess,
     ProgramSettings,
@@ -129,13 +130,16 @@ class Driver:
             stack.set_config(DATABASES_KEY, auto.ConfigValue(value=blob, secret=True))
         for sub in ("edge/admin", "edge/logs", "logs/build"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
-        return ProgramSettings(
+        settings = ProgramSettings(
             databases=databases,
             secret_values=resolve_secrets(self.spec, self.base_dir),
             state_dir=self.state_dir,
             base_dir=self.base_dir,
             verified_domains=verified_domains(self.spec, self.state_dir),
         )
+        for container in desired_containers(self.spec, settings).every_container():
+            write_host_files(container)
+        return settings
 
     def _prepared(self, *, persist: bool, keep_data: bool = True) -> Any:
         stack = self._stack()

@@ -122,5 +122,6 @@ def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> N
         container=desired.edge,
         pulled=pulled(desired.edge.image),
         networks=list(networks.values()),
+        protect_data=keep_data,
         opts=root,
     )

@@ -159,6 +159,7 @@ class Edge(pulumi.ComponentResource):
         container: ContainerSpec,
         pulled: docker.RemoteImage,
         networks: list[TenantNetwork],
+        protect_data: bool,
         opts: pulumi.ResourceOptions,
     ) -> None:
         super().__init__(f"{PKG}:Edge", "edge", None, opts)
@@ -167,7 +168,8 @@ class Edge(pulumi.ComponentResource):
                 f"edge_{m.target.strip('/')}",
                 name=m.source,
                 labels=_volume_labels("", "edge", "edge"),
-                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+                # certificates and ACME accounts outlive `destroy`, unless --delete-data
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=protect_data),
             )
             for m in container.mounts
             if m.kind == "volume"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from hosting.spec import names
 from hosting.spec.models import Limits
@@ -36,7 +37,7 @@ POSTGRES_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID")
 EDGE_CAPS = ("NET_BIND_SERVICE",)
 EDGE_ADMIN_DIR = "/run/caddy-admin"
 EDGE_LOG_DIR = "/var/log/caddy"
-EDGE_BOOTSTRAP = "/config/bootstrap.json"
+EDGE_BOOTSTRAP = f"{EDGE_ADMIN_DIR}/bootstrap.json"
 EDGE_CA_ROOT = "/etc/hosting-ca/root.pem"  # where platform.acme.ca_root is mounted
 
 
@@ -86,7 +87,9 @@ class ContainerSpec:
     mounts: tuple[Mount, ...] = ()
     tmpfs: Mapping[str, str] = field(default_factory=dict)
     ports: tuple[Port, ...] = ()
-    files: Mapping[str, str] = field(default_factory=dict)  # written into volumes before start
+    # Written on the host, into a directory the container bind-mounts, before it starts: the
+    # engine's uploads copy through the container's root, which is read-only.
+    host_files: Mapping[str, str] = field(default_factory=dict)
     read_only: bool = True
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ("ALL",)
@@ -164,6 +167,15 @@ class ContainerSpec:
         if self.command:
             args += list(self.command)
         return args
+
+
+def write_host_files(spec: ContainerSpec) -> None:
+    """Put the container's host files in place (unchanged files are not rewritten)."""
+    for path, content in spec.host_files.items():
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.is_file() or target.read_text() != content:
+            target.write_text(content)
 
 
 def _shell_join(parts: tuple[str, ...]) -> str:
@@ -313,7 +325,7 @@ def edge_container(
         ),
         tmpfs={"/tmp": "rw,noexec,nosuid,size=64m"},
         ports=(Port(80, http_port, publish_ip), Port(443, https_port, publish_ip)),
-        files={EDGE_BOOTSTRAP: bootstrap},
+        host_files={f"{admin_dir}/bootstrap.json": bootstrap},
         cap_add=EDGE_CAPS,
         health=None,  # the Caddy images carry no HTTP client; the admin socket is checked instead
         stop_timeout_s=15,

@@ -21,6 +21,10 @@ class Desired:
     static_binds: dict[str, str]  # edge path → host folder
     edge: ContainerSpec
 
+    def every_container(self) -> list[ContainerSpec]:
+        apps = [c for replicas in self.apps.values() for c in replicas]
+        return [*apps, *(c for c in self.databases.values() if c is not None), self.edge]
+
 
 def image_of(spec: Spec, tenant: str, deployment: str) -> str:
     dep = spec.tenants[tenant].deployments[deployment]

@@ -38,12 +38,12 @@ def container_args(
         "read_only": spec.read_only,
         "tmpfs": dict(spec.tmpfs),
         "capabilities": docker.ContainerCapabilitiesArgs(
-            drops=list(spec.cap_drop), adds=list(spec.cap_add)
+            drops=canonical_caps(spec.cap_drop), adds=canonical_caps(spec.cap_add)
         ),
         "security_opts": list(spec.security_opts),
         "memory": spec.memory_mb,
         "memory_swap": spec.memory_mb,
-        "cpus": f"{spec.cpus:g}",
+        "cpus": canonical_cpus(spec.cpus),
         "ulimits": [
             docker.ContainerUlimitArgs(name="nproc", soft=spec.nproc, hard=spec.nproc),
             docker.ContainerUlimitArgs(name="nofile", soft=spec.nofile, hard=spec.nofile),
@@ -69,18 +69,14 @@ def container_args(
             docker.ContainerPortArgs(internal=p.internal, external=p.external, ip=p.ip)
             for p in spec.ports
         ],
-        "uploads": [
-            docker.ContainerUploadArgs(file=path, content=content)
-            for path, content in sorted(spec.files.items())
-        ],
     }
     # Empty lists are the defaults: leaving them out keeps previews short and saves the SDK
     # serializing them for every container.
-    for key in ("mounts", "ports", "uploads"):
+    for key in ("mounts", "ports"):
         if not args[key]:
             del args[key]
     if not spec.cap_add:
-        args["capabilities"] = docker.ContainerCapabilitiesArgs(drops=list(spec.cap_drop))
+        args["capabilities"] = docker.ContainerCapabilitiesArgs(drops=canonical_caps(spec.cap_drop))
     if spec.command:
         args["command"] = list(spec.command)
     if spec.health is not None:
@@ -93,3 +89,22 @@ def container_args(
             start_period=f"{h.start_period_s}s",
         )
     return args
+
+
+# The provider reads settings back in the engine's own spelling; given in any other, a refresh
+# finds a difference on every plan and replaces the container (a perpetual diff).
+
+
+def canonical_caps(caps: tuple[str, ...]) -> list[str]:
+    """Docker reports added and dropped capabilities as CAP_X (ALL stays ALL)."""
+    return [c if c == "ALL" or c.startswith("CAP_") else f"CAP_{c}" for c in caps]
+
+
+def canonical_cpus(cpus: float) -> str:
+    """The provider reads NanoCpus back as "2.0", "0.5", "1.25" (a whole number keeps ".0")."""
+    nanos = round(cpus * 1_000_000_000)
+    whole, frac = divmod(nanos, 1_000_000_000)
+    text = f"{whole}.{frac:09d}"
+    if text.count("0") == 9:  # the provider's own test for a "round" value
+        return f"{whole}.{frac // 100_000_000}"
+    return text.rstrip("0")

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from hosting.stacks.containers import ContainerSpec
+from hosting.stacks.containers import ContainerSpec, write_host_files
 
 
 def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
@@ -53,11 +51,7 @@ class Engine:
         for net in spec.networks[1:]:
             alias_args = [a for al in net.aliases for a in ("--alias", al)]
             docker("network", "connect", *alias_args, net.network, spec.name)
-        for path, content in spec.files.items():
-            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-                fh.write(content)
-            docker("cp", fh.name, f"{spec.name}:{path}")
-            Path(fh.name).unlink()
+        write_host_files(spec)
         docker("start", spec.name)
         return spec.name
 

@@ -94,18 +94,26 @@ def test_every_container_is_hardened(graph: list[MockResource]) -> None:
 
 def test_capabilities_added_only_where_the_image_needs_them(graph: list[MockResource]) -> None:
     adds = {n: c["capabilities"].get("adds", []) for n, c in containers(graph).items()}
-    assert adds["edge"] == ["NET_BIND_SERVICE"]
+    # Docker's own spelling (CAP_X), which the provider reads back: no perpetual diff
+    assert adds["edge"] == ["CAP_NET_BIND_SERVICE"]
     assert adds["acme_shop_0"] == [] and adds["umbrella_records_2"] == []
-    assert set(adds["acme_main_0"]) == {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}
+    assert set(adds["acme_main_0"]) == {
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FOWNER",
+        "CAP_SETGID",
+        "CAP_SETUID",
+    }
 
 
 def test_limits_follow_each_tenants_plan(graph: list[MockResource]) -> None:
     c = containers(graph)
     # starter: 1 core / 1024 MB; team (file): 1.5 / 2048; enterprise: the tenant's own 4 / 8192
-    assert (c["acme_shop_0"]["cpus"], c["acme_shop_0"]["memory"]) == ("1", 1024)
-    assert (c["acme_main_0"]["cpus"], c["acme_main_0"]["memory"]) == ("1", 1024)
+    # (cpus spelled as the provider reads them back)
+    assert (c["acme_shop_0"]["cpus"], c["acme_shop_0"]["memory"]) == ("1.0", 1024)
+    assert (c["acme_main_0"]["cpus"], c["acme_main_0"]["memory"]) == ("1.0", 1024)
     assert (c["globex_portal_0"]["cpus"], c["globex_portal_0"]["memory"]) == ("1.5", 2048)
-    assert (c["umbrella_records_1"]["cpus"], c["umbrella_records_1"]["memory"]) == ("4", 8192)
+    assert (c["umbrella_records_1"]["cpus"], c["umbrella_records_1"]["memory"]) == ("4.0", 8192)
 
 
 def test_free_plan_limits() -> None:
