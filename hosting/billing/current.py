@@ -128,12 +128,23 @@ def usage(
 ) -> CurrentUsage:
     """`hosting usage TENANT`: the running period's usage and projected cost."""
     sub = active_subscription(store_path, spec, tenant, as_of)
-    if sub.usage is None:
+    if sub.usage is not None:
+        return sub.usage
+    day = as_of or "today"
+    if sub.status == "not_started" and sub.started is not None:
         raise BillingError(
-            f"{tenant} has no running billing period on {as_of or 'today'} ({sub.status})",
-            "run `hosting subscription sync` after adding the tenant to the file",
+            f"{tenant} has no running billing period on {day}: its first billing period "
+            f"starts on {sub.started}"
         )
-    return sub.usage
+    if sub.status == "ended":
+        raise BillingError(
+            f"{tenant} has no running billing period on {day}: its subscription has ended",
+            f"its invoices: `hosting invoice list --tenant {tenant}`",
+        )
+    raise BillingError(
+        f"{tenant} has no running billing period on {day} ({sub.status})",
+        "run `hosting subscription sync` after adding the tenant to the file",
+    )
 
 
 def active_subscription(
@@ -145,6 +156,7 @@ def active_subscription(
         history = load_history(conn, [tenant])
         require_tenant(spec, history, tenant)
         rows = history.get(tenant, [])
+        recorded = bool(rows)
         if not rows and spec is not None:
             # In the file but not synced yet: show it as sync would record it.
             pending = plan_sync(spec, {}, {}, None, only_new=True, only={tenant})
@@ -167,7 +179,8 @@ def active_subscription(
     terms = period.included if period is not None else (seg.terms if seg else None)
     return ActiveSubscription(
         tenant=tenant,
-        subscription_id=last_sub.subscription_id if last_sub else None,
+        # Before sync nothing is recorded: no id to show (a made-up one changed every run).
+        subscription_id=last_sub.subscription_id if last_sub and recorded else None,
         status=status,
         plan=terms.plan if terms else None,
         billing_cycle=terms.cycle if terms else None,

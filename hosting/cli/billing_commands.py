@@ -102,7 +102,12 @@ def subscription_show(app: App, tenant: str, as_of: date | None, as_json: bool) 
         echo_json(out)
         return
     click.echo(f"{sub.tenant}: {sub.plan} ({sub.billing_cycle}), {sub.status}")
-    click.echo(f"  subscription {sub.subscription_id}, started {sub.started}, anchor {sub.anchor}")
+    recorded = (
+        f"subscription {sub.subscription_id}"
+        if sub.subscription_id
+        else "not recorded yet (`hosting subscription sync` records it)"
+    )
+    click.echo(f"  {recorded}, started {sub.started}, anchor {sub.anchor}")
     if sub.current_period_start:
         click.echo(f"  current period {sub.current_period_start} to {sub.current_period_end}")
     click.echo("  limits: " + ", ".join(f"{k} {v}" for k, v in sub.limits.items()))
