@@ -175,7 +175,9 @@ def meter_import(app: App, file: Path, as_json: bool) -> None:
 
     A file with a bad line imports nothing and names every bad line.
     """
-    result = import_events(app.store_path, file, display_name=str(file))
+    result = import_events(
+        app.store_path, file, display_name=str(file), tenants=list(app.spec.tenants)
+    )
     if as_json:
         echo_json(result)
         return

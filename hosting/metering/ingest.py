@@ -14,8 +14,10 @@ Why this shape:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -232,6 +234,7 @@ SELECT line_no, id, dep, metric, st, vd,
             THEN '`storage_type` must be one of {", ".join(STORAGE_TYPES)}'
         WHEN metric <> 'storage' AND st IS NOT NULL
             THEN '`storage_type` belongs only to metric storage'
+        {{known}}
     END AS problem
 FROM typed
 """
@@ -264,11 +267,46 @@ _INSERT_STORAGE = (
 MAX_REPORTED = 20
 
 
-def import_events(store_path: Path, file: Path, *, display_name: str | None = None) -> ImportResult:
+# Usage can only be of a tenant the operator has (in the file, or in the billing history:
+# a tenant removed since still bills its past) and only up to now. Tenant ids are DNS labels,
+# so they are safe as SQL literals. A little clock skew between machines is tolerated.
+_FUTURE_GRACE = timedelta(minutes=5)
+
+
+def _known_checks(conn: duckdb.DuckDBPyConnection, tenants: Collection[str] | None) -> str:
+    latest = (datetime.now(UTC).replace(tzinfo=None) + _FUTURE_GRACE).replace(microsecond=0)
+    checks = ""
+    if tenants is not None:
+        known = set(tenants) | {
+            str(r[0])
+            for r in conn.execute("SELECT DISTINCT tenant FROM subscription_history").fetchall()
+        }
+        known = {t for t in known if re.fullmatch(_LABEL, t)}
+        checks += (
+            f"WHEN NOT list_contains({_sql_list(sorted(known))}, split_part(dep, '/', 1))"
+            " THEN 'tenant `' || split_part(dep, '/', 1) ||"
+            " '` is neither in the file nor in the billing history'\n"
+        )
+    checks += (
+        f"WHEN ts > TIMESTAMP '{latest:%Y-%m-%d %H:%M:%S}'"
+        f" THEN '`time` is after now ({latest - _FUTURE_GRACE:%Y-%m-%dT%H:%M:%SZ}):"
+        " usage cannot come from the future'"
+    )
+    return checks
+
+
+def import_events(
+    store_path: Path,
+    file: Path,
+    *,
+    display_name: str | None = None,
+    tenants: Collection[str] | None = None,
+) -> ImportResult:
     """Import a JSON Lines event file all or nothing; ids already stored are skipped.
 
     Fast path: DuckDB's parallel NDJSON reader and set-wise checks. Only when that finds a
     problem does the file go through the numbered path, which names every bad line.
+    `tenants` (the file's) turns on the unknown-tenant check; a time after now is always bad.
     """
     name = display_name or str(file)
     try:
@@ -280,6 +318,7 @@ def import_events(store_path: Path, file: Path, *, display_name: str | None = No
     globless = not any(c in str(file) for c in "*?[]{}")  # the readers take globs
     with connect(store_path) as conn:
         conn.execute("SET TimeZone = 'UTC'")
+        parse = _PARSE.replace("{known}", _known_checks(conn, tenants))
         with transaction(conn):
             clean = False
             if globless:
@@ -287,7 +326,7 @@ def import_events(store_path: Path, file: Path, *, display_name: str | None = No
                     keys_ok = conn.execute(_FAST_KEYS.replace("{path}", literal)).fetchone()
                     if keys_ok and keys_ok[0]:
                         fields = _FAST_FIELDS.replace("{path}", literal)
-                        conn.execute(_PARSE.replace("{fields}", fields))
+                        conn.execute(parse.replace("{fields}", fields))
                         clean = not conn.execute(
                             "SELECT 1 FROM imp WHERE problem IS NOT NULL LIMIT 1"
                         ).fetchall()
@@ -302,7 +341,7 @@ def import_events(store_path: Path, file: Path, *, display_name: str | None = No
                     source = "(SELECT $1 AS content)"
                     params = [file.read_text(encoding="utf-8", errors="replace")]
                 conn.execute(_LINES.replace("{source}", source), params)
-                conn.execute(_PARSE.replace("{fields}", _NUMBERED_FIELDS))
+                conn.execute(parse.replace("{fields}", _NUMBERED_FIELDS))
                 _raise_bad_lines(conn, name)
             events = _count(conn, "SELECT count(*) FROM imp", [])
             # The window that keeps the first of repeated ids costs three times the anti-join;

@@ -65,7 +65,7 @@ def test_known_ids_are_skipped_and_repeats_in_a_file_count_once(tmp_path: Path) 
         (12.5,)
     ]
     # Same id, different time: still "seen before" (SPEC: an id seen before is skipped).
-    moved = [{**SAMPLE[0], "time": "2026-12-01T00:00:00Z"}]
+    moved = [{**SAMPLE[0], "time": "2026-11-01T00:00:00Z"}]
     assert import_events(store, _events(tmp_path / "c.jsonl", moved)).imported == 0
 
 
