@@ -15,19 +15,32 @@ from hosting.metering.samples import METRICS
 from hosting.spec.models import Spec
 from hosting.store import connect, rows_as_dicts
 
+_MERGE = {
+    "cpu_usage": "avg(cpu_usage) AS cpu_usage",
+    "memory_usage": "CAST(round(avg(memory_usage)) AS BIGINT) AS memory_usage",
+    "bandwidth_in": "CAST(sum(bandwidth_in) AS BIGINT) AS bandwidth_in",
+    "bandwidth_out": "CAST(sum(bandwidth_out) AS BIGINT) AS bandwidth_out",
+    "requests_count": "CAST(sum(requests_count) AS BIGINT) AS requests_count",
+    "response_time_avg": "avg(response_time_avg) AS response_time_avg",
+    "error_count": "CAST(sum(error_count) AS BIGINT) AS error_count",
+}
+
 
 def metrics_history(
     store_path: Path, tenant: str, deployment: str, hours: float, *, now: datetime | None = None
 ) -> list[dict[str, Any]]:
-    """Samples of the last `hours`, oldest first, with the product document's field names."""
+    """Samples of the last `hours`, one per time, oldest first, with the product document's
+    field names. Samples of one time are merged (an imported event carries one metric):
+    amounts in the interval add up, levels (CPU, memory, response time) are averaged."""
     end = now or datetime.now(UTC).replace(tzinfo=None)
     start = end - timedelta(hours=hours)
     with connect(store_path, read_only=True) as conn:
         try:
             cur = conn.execute(
-                'SELECT "timestamp", ' + ", ".join(METRICS) + " FROM deployment_metrics"
-                ' WHERE tenant = ? AND deployment = ? AND "timestamp" >= ? AND "timestamp" <= ?'
-                ' ORDER BY "timestamp", event_id',
+                'SELECT "timestamp", ' + ", ".join(_MERGE[m] for m in METRICS) + " FROM"
+                " deployment_metrics WHERE tenant = ? AND deployment = ?"
+                ' AND "timestamp" >= ? AND "timestamp" <= ?'
+                ' GROUP BY "timestamp" ORDER BY "timestamp"',
                 [tenant, deployment, start, end],
             )
         except duckdb.CatalogException:
