@@ -126,7 +126,7 @@ def _render_text(docs: list[dict[str, Any]]) -> None:
 @click.option(
     "--caddy-data",
     envvar="HOSTING_CADDY_DATA",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Caddy's data directory, to see issued certificates "
     "[default: the edge's data volume on a local engine; $HOSTING_CADDY_DATA].",
 )
