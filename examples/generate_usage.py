@@ -25,7 +25,8 @@ DEPLOYMENTS: dict[str, tuple[str, int, int, dict[str, float]]] = {
     "acme/docs": ("web", 5_000, 30_000, {"static": 0.2}),
     "globex/portal": ("web", 90_000, 15_000, {"code": 0.5, "static": 3.0, "logs": 1.0}),
     "globex/orders": ("database", 0, 0, {"database": 14.0}),
-    "initech/blog": ("web", 300, 40_000, {"code": 0.1, "static": 0.3}),
+    # initech's photos fill its free plan's 1 GB: the demo shows can-deploy refusing it.
+    "initech/blog": ("web", 300, 40_000, {"code": 0.1, "static": 0.95}),
     "umbrella/records": ("api", 120_000, 30_000, {"code": 0.6, "logs": 6.0, "cache": 2.0}),
     "umbrella/ledger": ("database", 0, 0, {"database": 150.0}),
 }
