@@ -169,7 +169,7 @@ def apply(app: App, yes: bool, tenant: str | None) -> None:
     if tenant is not None or not yes:
         preview = driver.preview()
         if tenant is not None:
-            targets = [s.urn for s in preview.steps if s.tenant in (tenant, None)]
+            targets = [s.urn for s in preview.targets if s.tenant in (tenant, None)]
         if not preview.changed:
             # Routes can change without a resource changing (a domain just got verified).
             driver.load_edge()

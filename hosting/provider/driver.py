@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any
 from hosting.edge.caddy import build_config, push_config
 from hosting.engine import locate as engine
 from hosting.errors import ConcurrentUpdateError, ProviderError, SecretError
+from hosting.provider import edge_links
 from hosting.provider.events import Collector, Step
 from hosting.spec.models import Spec
 from hosting.stacks.containers import EDGE_CA_ROOT, write_host_files
@@ -37,6 +39,7 @@ class Result:
     steps: list[Step]
     outputs: dict[str, Any] = field(default_factory=dict)
     diagnostics: list[str] = field(default_factory=list)
+    targets: list[Step] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -160,8 +163,12 @@ class Driver:
         Terraform plans): a container removed by hand shows up as a create."""
         stack = self._prepared(persist=False)
         collector = Collector(self.on_step)
-        self._run(lambda out: stack.preview(on_event=collector, refresh=True, on_output=out))
-        return Result(collector.changes(), diagnostics=collector.diagnostics)
+        self._run(
+            lambda out: stack.preview(on_event=collector, refresh=True, on_output=out), collector
+        )
+        return Result(
+            collector.changes(), diagnostics=collector.diagnostics, targets=collector.targets()
+        )
 
     def previous_outputs(self) -> dict[str, Any]:
         """Outputs of the last `apply` (empty before the first)."""
@@ -174,10 +181,20 @@ class Driver:
     def up(self, targets: list[str] | None = None) -> Result:
         stack = self._prepared(persist=True)
         collector = Collector(self.on_step)
+        edge_links.leave_removed(self.spec)
+        if targets:
+            # The engine checks --target against the state before the program runs, so a
+            # refresh inside a targeted up refuses new resources: refresh on its own first.
+            reads = Collector()
+            self._run(lambda out: stack.refresh(on_event=reads, on_output=out), reads)
         res = self._run(
-            lambda out: stack.up(on_event=collector, target=targets, refresh=True, on_output=out)
+            lambda out: stack.up(
+                on_event=collector, target=targets, refresh=not targets, on_output=out
+            ),
+            collector,
         )
         outputs = {k: v.value for k, v in res.outputs.items()}
+        edge_links.join_all(self.spec)
         self.load_edge()
         return Result(collector.changes(), outputs, collector.diagnostics)
 
@@ -187,13 +204,13 @@ class Driver:
         if delete_data:
             # retain_on_delete is recorded at `up`: refresh the option before deleting.
             self._run(lambda out: stack.up(on_event=None, on_output=out))
-        self._run(lambda out: stack.destroy(on_event=collector, on_output=out))
+        self._run(lambda out: stack.destroy(on_event=collector, on_output=out), collector)
         return Result(collector.changes(), diagnostics=collector.diagnostics)
 
     def refresh(self) -> Result:
         stack = self._prepared(persist=False)
         collector = Collector(self.on_step)
-        self._run(lambda out: stack.refresh(on_event=collector, on_output=out))
+        self._run(lambda out: stack.refresh(on_event=collector, on_output=out), collector)
         return Result(collector.changes(), diagnostics=collector.diagnostics)
 
     def outputs(self) -> dict[str, Any]:
@@ -218,7 +235,9 @@ class Driver:
                     raise
                 time.sleep(0.5)
 
-    def _run(self, op: Callable[[Callable[[str], None]], Any]) -> Any:
+    def _run(
+        self, op: Callable[[Callable[[str], None]], Any], collector: Collector | None = None
+    ) -> Any:
         """Run one engine operation; ^C cancels it the engine's way (in-flight steps finish,
         the state is saved, the lock released) before the command exits 130."""
         from pulumi import automation as auto
@@ -227,20 +246,24 @@ class Driver:
 
         interrupts = _Interrupts()
         outcome: dict[str, Any] = {}
+        finished = threading.Event()
 
         def work() -> None:
             try:
                 outcome["value"] = op(interrupts.on_output)
             except BaseException as exc:  # handed to the main thread below
                 outcome["error"] = exc
+            finally:
+                finished.set()
 
-        worker = threading.Thread(target=work, name="engine", daemon=True)
+        # Waited on with an Event, not Thread.join: on Python 3.11 a ^C that interrupts join()
+        # marks the still-running thread as stopped (bpo-45274's fix), and we would leave early.
         interrupted = False
         with paused_gc():
-            worker.start()
-            while worker.is_alive():
+            threading.Thread(target=work, name="engine", daemon=True).start()
+            while not finished.is_set():
                 try:
-                    worker.join(0.2)
+                    finished.wait(0.2)
                 except KeyboardInterrupt:
                     interrupted = True
                     interrupts.forward()
@@ -256,7 +279,11 @@ class Driver:
                 f"wait for it to finish; if none is running, remove the stale lock in {lock_dir}",
             ) from None
         if isinstance(error, auto.CommandError):
-            raise ProviderError(_first_error(str(error))) from None
+            diagnostics = collector.diagnostics if collector else []
+            raise ProviderError(
+                _resource_error(diagnostics) or _first_error(str(error)),
+                "nothing else was changed by the failed step; fix it and apply again",
+            ) from None
         raise error
 
 
@@ -297,6 +324,22 @@ def _engine_processes() -> list[int]:
         if ppid == mine and comm == "pulumi":
             found.append(int(stat.parent.name))
     return found
+
+
+_FAILED_RESOURCE = re.compile(r"\* (\w+) urn:pulumi:\S*?::([^:\s]+): ")
+
+
+def _resource_error(diagnostics: list[str]) -> str | None:
+    """The failed resource and the provider's reason, from the engine's error diagnostics:
+    "edge: creating failed: Unable to upload volume content: …"."""
+    for diag in diagnostics:
+        if not diag.startswith("error:"):
+            continue
+        bullets = [ln.strip()[2:] for ln in diag.splitlines() if ln.strip().startswith("* ")]
+        failed = _FAILED_RESOURCE.search(diag)
+        if bullets and failed:
+            return f"{failed.group(2)}: {failed.group(1)} failed: {bullets[-1]}"
+    return None
 
 
 def _first_error(text: str) -> str:

@@ -32,6 +32,10 @@ KIND_WORDS = {
 }
 
 
+# Steps that change nothing: every resource reads itself back before a plan or an apply.
+QUIET_OPS = frozenset({"same", "read", "refresh"})
+
+
 @dataclass(frozen=True)
 class Step:
     """One resource's change: `op` is create | update | replace | delete | same | …"""
@@ -118,7 +122,7 @@ class Collector:
         if prev is not None and prev.op == "replace" and op != "replace":
             step = Step(**{**step.__dict__, "op": "replace"})
         self.steps[urn] = step
-        if self.on_step is not None and step.kind not in ("provider",) and op != "same":
+        if self.on_step is not None and step.kind != "provider" and op not in QUIET_OPS:
             self.on_step(step)
 
     def changes(self) -> list[Step]:
@@ -126,6 +130,10 @@ class Collector:
         return [
             s
             for s in self.steps.values()
-            if s.op not in ("same", "read", "refresh")
-            and s.kind in ("container", "network", "volume", "image")
+            if s.op not in QUIET_OPS and s.kind in ("container", "network", "volume", "image")
         ]
+
+    def targets(self) -> list[Step]:
+        """Steps that change something, components included: an `up --target` must name a
+        new resource's parent too, or the engine cannot create it."""
+        return [s for s in self.steps.values() if s.op not in QUIET_OPS]

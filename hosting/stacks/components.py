@@ -181,7 +181,12 @@ class Edge(pulumi.ComponentResource):
                 container, image_id=self.image.image_id, network_ids=_network_ids(networks)
             ),
             opts=pulumi.ResourceOptions(
-                parent=self, delete_before_replace=True, depends_on=self.volumes
+                parent=self,
+                delete_before_replace=True,
+                depends_on=self.volumes,
+                # apply joins later tenants' networks live (provider/edge_links.py): a new
+                # network here would replace the edge and cut every tenant off meanwhile
+                ignore_changes=["networksAdvanced"],
             ),
         )
         # no register_outputs({}): nothing to publish, and one RPC less per component

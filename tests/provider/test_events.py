@@ -71,3 +71,20 @@ def test_place_of_names() -> None:
     assert place_of("a-b_c-d_image") == ("a-b", "c-d")
     assert place_of("acme_net") == ("acme", None)
     assert place_of("edge_data") == (None, None)
+
+
+def test_a_failed_resource_is_named_with_the_provider_s_reason() -> None:
+    from hosting.provider.driver import _resource_error
+
+    diagnostics = [
+        "error:   sdk-v2/provider2.go:572: sdk.helper_schema: Unable to upload: read-only",
+        "error: 1 error occurred:\n\t* creating urn:pulumi:hosting::man::hosting:stacks:Edge"
+        "$docker:index/container:Container::edge: 1 error occurred:\n"
+        "\t* Unable to upload volume content: container rootfs is marked read-only\n\n",
+        "error: update failed",
+    ]
+    assert _resource_error(diagnostics) == (
+        "edge: creating failed: Unable to upload volume content: container rootfs is marked"
+        " read-only"
+    )
+    assert _resource_error(["error: update failed"]) is None
