@@ -78,4 +78,10 @@ SH
   docker import -c 'USER postgres' -c 'ENV PGDATA=/var/lib/postgresql/data PATH=/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin:/bin' \
     -c 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' -c 'EXPOSE 5432' "$tarball" hosting-test/postgres:15 >/dev/null
 fi
+# The stack's default images are upstream tags (platform.images) that no registry here can
+# serve: the local builds stand in for them, as the example needs. A tag already present,
+# pulled from a real registry, is left alone.
+have caddy:2-alpine || docker tag hosting-test/caddy:latest caddy:2-alpine
+have postgres:15-alpine || docker tag hosting-test/postgres:15 postgres:15-alpine
+
 echo "images ready: $(docker images --format '{{.Repository}}:{{.Tag}}' | grep -c hosting-)"
