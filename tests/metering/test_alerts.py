@@ -318,16 +318,19 @@ def test_refusal_standing_and_open_alerts_in_process(tmp_path: Path) -> None:
     check_alerts(store, spec, today=day)
     import_events(store, _storage(tmp_path, "f.jsonl", [
         ("s2", "acme/shop", "2026-11-02T00:00:00Z", "code", GB),
-        ("s3", "globex/site", "2026-11-02T00:00:00Z", "code", GB),
+        ("s3", "globex/site", "2026-11-02T00:00:00Z", "code", GB + 5),
     ]))  # fmt: skip
     assert storage_refusal(store, spec, "acme") == "Storage limit exceeded: 100.0% of 1 GB used"
     check_alerts(store, spec, today=day)
     with connect(store, read_only=True) as conn:
-        everyone = [(a.tenant, a.kind, a.level, a.used, a.limit) for a in open_alerts(conn)]
+        everyone = [
+            (a.tenant, a.kind, a.level, a.message, a.used, a.limit) for a in open_alerts(conn)
+        ]
         acme = [(a.tenant, a.level) for a in open_alerts(conn, "acme")]
+    full = "storage 100.0% of 1 GB: new deployments are refused"
     assert everyone == [
-        ("acme", "storage", "full", float(GB), float(GB)),
-        ("globex", "storage", "full", float(GB), float(GB)),
+        ("acme", "storage", "full", full, GB, GB),
+        ("globex", "storage", "full", full, GB + 5, GB),
     ]
     assert acme == [("acme", "full")]
     import_events(store, _storage(tmp_path, "ok.jsonl", [
@@ -336,3 +339,16 @@ def test_refusal_standing_and_open_alerts_in_process(tmp_path: Path) -> None:
     check_alerts(store, spec, today=day)  # back to ok: acme's alert no longer stands
     with connect(store, read_only=True) as conn:
         assert [(a.tenant, a.level) for a in open_alerts(conn)] == [("globex", "full")]
+
+
+def test_standing_alerts_are_those_of_the_day_asked_about(tmp_path: Path) -> None:
+    """An overage in January stands on a January day, whatever the date is today."""
+    spec = load(_site_spec(tmp_path, plan="free"))  # 10 GB of bandwidth
+    store = tmp_path / "s.duckdb"
+    sent = {"id": "b1", "deployment": "acme/shop", "time": "2026-01-05T00:00:00Z",
+            "metric": "bandwidth_out", "value": 11 * GB}  # fmt: skip
+    (tmp_path / "bw.jsonl").write_text(json.dumps(sent) + "\n")
+    import_events(store, tmp_path / "bw.jsonl")
+    standing = standing_alerts(store, spec, "acme", date(2026, 1, 15))
+    assert [(a.kind, a.level, a.used) for a in standing] == [("bandwidth", "overage", 11 * GB)]
+    assert standing_alerts(store, spec, "acme", date(2026, 2, 15)) == []
