@@ -18,7 +18,7 @@ from typing import Any
 from hosting.edge.caddy import build_config, push_config
 from hosting.engine import locate as engine
 from hosting.errors import ConcurrentUpdateError, ProviderError, SecretError
-from hosting.provider import edge_links
+from hosting.provider import edge_links, runtime
 from hosting.provider.events import Collector, Step
 from hosting.spec.models import Spec
 from hosting.stacks.containers import EDGE_CA_ROOT, write_host_files
@@ -139,6 +139,7 @@ class Driver:
             state_dir=self.state_dir,
             base_dir=self.base_dir,
             verified_domains=verified_domains(self.spec, self.state_dir),
+            host_cpus=runtime.engine_cpus(self.spec),
         )
         for container in desired_containers(self.spec, settings).every_container():
             write_host_files(container)
@@ -330,15 +331,17 @@ _FAILED_RESOURCE = re.compile(r"\* (\w+) urn:pulumi:\S*?::([^:\s]+): ")
 
 
 def _resource_error(diagnostics: list[str]) -> str | None:
-    """The failed resource and the provider's reason, from the engine's error diagnostics:
-    "edge: creating failed: Unable to upload volume content: …"."""
+    """The failed resource and the provider's reason, from the engine's error diagnostics
+    ("error: NAME: 1 error occurred: * REASON"): "edge: Unable to upload volume content: …"."""
     for diag in diagnostics:
-        if not diag.startswith("error:"):
+        if not diag.startswith("error: "):
             continue
         bullets = [ln.strip()[2:] for ln in diag.splitlines() if ln.strip().startswith("* ")]
+        if not bullets:
+            continue
         failed = _FAILED_RESOURCE.search(diag)
-        if bullets and failed:
-            return f"{failed.group(2)}: {failed.group(1)} failed: {bullets[-1]}"
+        name = failed.group(2) if failed else diag[len("error: ") :].split(":", 1)[0]
+        return f"{name}: {bullets[-1]}"
     return None
 
 

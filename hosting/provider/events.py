@@ -94,7 +94,8 @@ class Collector:
         elif diag is not None and diag.severity in ("error", "warning"):
             # Messages come from the engine and providers: they name resources, not secrets
             # (secret inputs are masked by the engine before they reach events).
-            self.diagnostics.append(f"{diag.severity}: {diag.message.strip()}")
+            where = f"{name_of(diag.urn)}: " if getattr(diag, "urn", None) else ""
+            self.diagnostics.append(f"{diag.severity}: {where}{diag.message.strip()}")
 
     def _record(self, meta: Any, status: str) -> None:
         op_value = getattr(meta.op, "value", meta.op)

@@ -125,3 +125,8 @@ def database_env(spec: Spec, tenant: str, deployment: str) -> tuple[dict[str, st
     bindings = (data["HostConfig"].get("PortBindings") or {}).get("5432/tcp") or []
     port = int(bindings[0]["HostPort"]) if bindings else None
     return env, port
+
+
+def engine_cpus(spec: Spec) -> float:
+    """How many CPUs the Docker engine has (a container's CPU limit cannot exceed them)."""
+    return float(docker(spec, "info", "--format", "{{.NCPU}}").strip())

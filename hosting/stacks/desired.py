@@ -42,6 +42,8 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
     static_binds: dict[str, str] = {}
     for tid, tenant in spec.tenants.items():
         limits = spec.limits_of(tenant)
+        if settings.host_cpus is not None and limits.cpus > settings.host_cpus:
+            limits = limits.model_copy(update={"cpus": settings.host_cpus})
         table = exports(spec, settings, tid)
         for did, dep in tenant.deployments.items():
             key = f"{tid}/{did}"

@@ -36,6 +36,9 @@ class ProgramSettings:
     edge_http_port: int = 80
     edge_https_port: int = 443
     edge_publish_ip: str = "0.0.0.0"
+    # The Docker engine refuses a CPU limit above its own cores: a plan's 4 cores on a 2-core
+    # host are held to 2 (all of them), which is what the plan grants there anyway.
+    host_cpus: float | None = None
 
 
 def database_keys(spec: Spec) -> list[str]:

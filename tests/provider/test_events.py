@@ -77,14 +77,15 @@ def test_a_failed_resource_is_named_with_the_provider_s_reason() -> None:
     from hosting.provider.driver import _resource_error
 
     diagnostics = [
-        "error:   sdk-v2/provider2.go:572: sdk.helper_schema: Unable to upload: read-only",
+        "error: edge:   sdk-v2/provider2.go:572: sdk.helper_schema: Unable to upload: read-only",
         "error: 1 error occurred:\n\t* creating urn:pulumi:hosting::man::hosting:stacks:Edge"
         "$docker:index/container:Container::edge: 1 error occurred:\n"
         "\t* Unable to upload volume content: container rootfs is marked read-only\n\n",
         "error: update failed",
     ]
     assert _resource_error(diagnostics) == (
-        "edge: creating failed: Unable to upload volume content: container rootfs is marked"
-        " read-only"
+        "edge: Unable to upload volume content: container rootfs is marked read-only"
     )
+    named = ["error: acme_site_0: 1 error occurred:\n\t* Unable to create container: no CPUs\n"]
+    assert _resource_error(named) == "acme_site_0: Unable to create container: no CPUs"
     assert _resource_error(["error: update failed"]) is None
