@@ -26,6 +26,17 @@ from tests.conftest import require, run_hosting
 
 PASSPHRASE = "engine-test-passphrase-0b1c"
 
+# Every engine test's platform: its own name, the local images, tenants appended below.
+PLATFORM = """
+version: 1
+platform:
+  name: {platform}
+  domain: apps.test
+  public_ipv4: 127.0.0.1
+  images: {{proxy: "hosting-test/caddy:latest", postgres: "hosting-test/postgres:15"}}
+tenants:
+"""
+
 
 def engine_ready() -> bool:
     state = Path("/nonexistent-state")  # only HOSTING_ENGINE_DIR or PATH can answer

@@ -17,6 +17,7 @@ import pytest
 
 from hosting.spec import names
 from tests.engine.conftest import (
+    PLATFORM,
     Project,
     api_context,
     changes,
@@ -27,14 +28,9 @@ from tests.engine.conftest import (
 
 pytestmark = pytest.mark.engine
 
-SPEC = """
-version: 1
-platform:
-  name: {platform}
-  domain: apps.test
-  public_ipv4: 127.0.0.1
-  images: {{proxy: "hosting-test/caddy:latest", postgres: "hosting-test/postgres:15"}}
-tenants:
+SPEC = (
+    PLATFORM
+    + """\
   acme:
     name: Acme
     email: a@acme.test
@@ -57,6 +53,7 @@ tenants:
         health: {{path: /healthz, interval_s: 1}}
       main: {{type: database}}
 """
+)
 
 SITE_TOKEN = "site-token-7f3e9a1c55d2"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hosting.spec import names
-from tests.engine.conftest import PASSPHRASE, Project, changes
+from tests.engine.conftest import PASSPHRASE, PLATFORM, Project, changes
 
 pytestmark = pytest.mark.engine
 
@@ -33,22 +33,12 @@ TENANT = """
       main: {{type: database}}
 """
 
-HEAD = """
-version: 1
-platform:
-  name: {platform}
-  domain: apps.test
-  public_ipv4: 127.0.0.1
-  images: {{proxy: "hosting-test/caddy:latest", postgres: "hosting-test/postgres:15"}}
-tenants:
-"""
-
 SITE_TOKEN = "op-token-5c0ffee9d41b"
 
 
 def write(project: Project, tenants: dict[str, str]) -> None:
     body = "".join(TENANT.format(tenant=t, greeting=g) for t, g in tenants.items())
-    project.write(HEAD.format(platform=project.platform) + body)
+    project.write(PLATFORM.format(platform=project.platform) + body)
 
 
 def created(name: str) -> str:
