@@ -12,6 +12,7 @@ import pulumi_docker as docker
 
 from hosting.spec import names
 from hosting.spec.models import ApiDeployment, WebDeployment
+from hosting.stacks import build_context
 from hosting.stacks.containers import ContainerSpec, labels
 from hosting.stacks.docker_args import container_args
 
@@ -80,11 +81,13 @@ class App(pulumi.ComponentResource):
         super().__init__(f"{PKG}:App", f"{tenant}_{deployment}", None, opts)
         if dep.build is not None:
             log_file = state_dir / "logs" / "build" / f"{tenant}_{deployment}.log"
+            context = (base_dir / dep.build.context).resolve()
             self.image = docker.RemoteImage(
                 f"{tenant}_{deployment}_image",
                 name=image,
+                triggers={"context": build_context.digest(context)},
                 build=docker.RemoteImageBuildArgs(
-                    context=str((base_dir / dep.build.context).resolve()),
+                    context=str(context),
                     dockerfile=dep.build.dockerfile,
                     build_args=dict(dep.build.args),
                     build_log_file=str(log_file),
