@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from hosting.errors import SpecError
+from hosting.spec import load
 from tests.conftest import golden, run_hosting
 
 BROKEN = Path(__file__).parent / "broken"
@@ -59,3 +61,13 @@ def test_secret_values_never_echoed() -> None:
         result = run_hosting("-f", f"{name}.yaml", "validate", cwd=BROKEN)
         assert result.returncode == 1
         assert value not in result.stderr
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_broken_file_in_process(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same reviewed message from `load` itself, without a subprocess between: so that
+    mutation testing, which follows only in-process calls, sees every rule these files break."""
+    monkeypatch.chdir(BROKEN)
+    with pytest.raises(SpecError) as info:
+        load(Path(f"{name}.yaml"))
+    assert "\n".join(info.value.lines()) + "\n" == (BROKEN / f"{name}.golden").read_text()

@@ -5,6 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from hosting.errors import NotFoundError, UsageError
+from hosting.spec import loads
+from hosting.spec.limits import Decision, can_deploy, tenant_or_error, usage
 from tests.conftest import run_hosting
 
 MINIMAL = """version: 1
@@ -88,3 +93,45 @@ def test_limit_overrun_is_named(tmp_path: Path) -> None:
     result = run_hosting("-f", str(_write(tmp_path, text)), "validate")
     assert result.returncode == 1
     assert "tenant acme: 2 databases, plan free allows 1" in result.stderr
+
+
+def test_can_deploy_in_process_at_one_under_and_over_the_limit() -> None:
+    """Free: 3 websites, 3 APIs, 1 database. MINIMAL has 3 webs (at), 0 APIs, 1 database (at);
+    a file one over is refused when loaded (see test_limit_overrun_is_named)."""
+    spec = loads(MINIMAL, base_dir=Path("."))
+    assert {
+        k: (u.used, u.allowed, u.full) for k, u in usage(spec, spec.tenants["acme"]).items()
+    } == {
+        "web": (3, 3, True),
+        "api": (0, 3, False),
+        "database": (1, 1, True),
+    }
+    assert can_deploy(spec, "acme", "web") == Decision(
+        "acme", "web", False, "Limit reached: 3/3 websites", 3, 3
+    )
+    assert can_deploy(spec, "acme", "database") == Decision(
+        "acme", "database", False, "Limit reached: 1/1 databases", 1, 1
+    )
+    assert can_deploy(spec, "acme", "api") == Decision("acme", "api", True, None, 0, 3)
+    two = loads(
+        MINIMAL.replace("      c: {type: web, image: x, port: 80}\n", ""), base_dir=Path(".")
+    )
+    assert can_deploy(two, "acme", "web") == Decision("acme", "web", True, None, 2, 3)
+
+
+def test_can_deploy_in_process_names_what_is_unknown() -> None:
+    spec = loads(MINIMAL, base_dir=Path("."))
+    with pytest.raises(UsageError) as kind:
+        can_deploy(spec, "acme", "worker")
+    assert kind.value.lines() == [
+        "error: unknown deployment type `worker` (hint: use web, api or database)"
+    ]
+    with pytest.raises(NotFoundError) as tenant:
+        can_deploy(spec, "globex", "web")
+    assert tenant.value.lines() == [
+        "error: unknown tenant `globex` (hint: tenants in the file: acme)"
+    ]
+    empty = loads(MINIMAL[: MINIMAL.index("tenants:")] + "tenants: {}\n", base_dir=Path("."))
+    with pytest.raises(NotFoundError) as none:
+        tenant_or_error(empty, "acme")
+    assert none.value.hint == "tenants in the file: none"
