@@ -200,12 +200,14 @@ class Driver:
         return Result(collector.changes(), outputs, collector.diagnostics)
 
     def destroy(self, *, delete_data: bool = False) -> Result:
-        stack = self._prepared(persist=False, keep_data=not delete_data)
+        stack = self._prepared(persist=False)
         collector = Collector(self.on_step)
-        if delete_data:
-            # retain_on_delete is recorded at `up`: refresh the option before deleting.
-            self._run(lambda out: stack.up(on_event=None, on_output=out))
         self._run(lambda out: stack.destroy(on_event=collector, on_output=out), collector)
+        if delete_data:
+            # Data volumes are retained on delete (state records that at apply). Removing
+            # the platform's volumes afterwards needs no apply first, which would create
+            # whatever the file has and the stack does not.
+            runtime.remove_volumes(self.spec)
         return Result(collector.changes(), diagnostics=collector.diagnostics)
 
     def refresh(self) -> Result:

@@ -130,3 +130,12 @@ def database_env(spec: Spec, tenant: str, deployment: str) -> tuple[dict[str, st
 def engine_cpus(spec: Spec) -> float:
     """How many CPUs the Docker engine has (a container's CPU limit cannot exceed them)."""
     return float(docker(spec, "info", "--format", "{{.NCPU}}").strip())
+
+
+def remove_volumes(spec: Spec) -> list[str]:
+    """Every volume of this platform (a `hosting.*` label and the platform's name prefix)."""
+    listed = docker(spec, "volume", "ls", "-q", "--filter", "label=hosting.type")
+    ours = sorted(v for v in listed.split() if v.startswith(f"{spec.platform.name}_"))
+    if ours:
+        docker(spec, "volume", "rm", *ours)
+    return ours
