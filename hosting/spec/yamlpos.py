@@ -103,6 +103,10 @@ def parse(raw: bytes, filename: str) -> tuple[Any, Positions, list[SpecProblem]]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if "maximum nesting depth" in (exc.problem or ""):
+            # libyaml ≥ 0.2.6 (PyYAML 6.0.4's wheels) stops at 1,000 levels before we can
+            # count them: the same refusal, where it stopped.
+            return fail(line, col, f"nesting is too deep (more than {MAX_DEPTH} levels)")
         problem = exc.problem or "invalid YAML"
         if exc.context and exc.context_mark and exc.context_mark is not mark:
             problem += f" ({exc.context} started on line {exc.context_mark.line + 1})"
