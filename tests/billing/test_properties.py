@@ -7,12 +7,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hosting.billing import pricing, schedule
 from hosting.billing.money import cents
-from hosting.billing.periods import add_months, period_containing
+from hosting.billing.periods import add_months, period_containing, yearly_term_containing
 from hosting.billing.pricing import (
     Usage,
     credit_line,
@@ -187,3 +188,35 @@ def test_cents_is_half_up_whatever_the_context() -> None:
     assert cents(Decimal("2.675")) == Decimal("2.68")
     assert cents(Decimal("0.025")) == Decimal("0.03")
     assert cents(Decimal("-0.025")) == Decimal("-0.03")
+
+
+# Found by scripts/mutation: the lines' words, pro-rating's refusals and the yearly term's
+# boundary, which no test pinned down.
+
+
+def test_overage_lines_say_what_was_used_and_included() -> None:
+    storage = overage_line("storage", Decimal("12.5"), 10, Decimal("0.10"))
+    bandwidth = overage_line("bandwidth", Decimal("7"), 10, Decimal("0.05"))
+    assert storage.description == "Storage: 12.50 GB average, 10 GB included, 2.50 GB over"
+    assert bandwidth.description == "Bandwidth: 7.00 GB used, 10 GB included, 0.00 GB over"
+    assert (storage.amount, bandwidth.amount) == (Decimal("0.25"), Decimal("0.00"))
+
+
+@given(st.integers(min_value=1, max_value=31))
+def test_prorate_takes_zero_to_all_days_of_a_period_and_refuses_the_rest(days: int) -> None:
+    assert prorate(Decimal("31.00"), 0, days) == Decimal("0.00")
+    assert prorate(Decimal("31.00"), days, days) == Decimal("31.00")
+    for bad_days, bad_period in ((days + 1, days), (-1, days), (0, 0), (0, -days)):
+        with pytest.raises(ValueError, match=f"cannot pro-rate {bad_days} days of a"):
+            prorate(Decimal("31.00"), bad_days, bad_period)
+
+
+def test_a_yearly_term_turns_exactly_twelve_months_after_the_anchor() -> None:
+    anchor = date(2026, 1, 31)
+    first = (date(2026, 1, 31), date(2027, 1, 31))
+    second = (date(2027, 1, 31), date(2028, 1, 31))
+    assert yearly_term_containing(anchor, date(2027, 1, 30)) == first  # one day under
+    assert yearly_term_containing(anchor, date(2027, 1, 31)) == second  # exactly at
+    assert yearly_term_containing(anchor, date(2027, 2, 1)) == second  # one day over
+    with pytest.raises(ValueError, match="2026-01-30 is before the anchor 2026-01-31"):
+        yearly_term_containing(anchor, date(2026, 1, 30))
