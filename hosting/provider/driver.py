@@ -79,11 +79,9 @@ class Driver:
         self._stack_obj: Any = None
 
     # -- workspace ---------------------------------------------------------------------
-    def _stack(self, keep_data: bool = True, settings: ProgramSettings | None = None) -> Any:
+    def _stack(self) -> Any:
         cmd = engine.command(self.state_dir)  # EngineMissingError before anything else
         from pulumi import automation as auto
-
-        from hosting.stacks import program
 
         if self.passphrase is None:
             raise SecretError(
@@ -111,10 +109,9 @@ class Driver:
             project_settings=project,
             pulumi_command=cmd,
         )
-        prog = program(self.spec, settings, keep_data=keep_data) if settings else (lambda: None)
         try:
             return auto.create_or_select_stack(
-                STACK, project_name=self.spec.platform.name, program=prog, opts=opts
+                STACK, project_name=self.spec.platform.name, program=lambda: None, opts=opts
             )
         except auto.CommandError as exc:
             raise ProviderError(_first_error(str(exc))) from None
@@ -145,7 +142,7 @@ class Driver:
             write_host_files(container)
         return settings
 
-    def _prepared(self, *, persist: bool, keep_data: bool = True) -> Any:
+    def _prepared(self, *, persist: bool) -> Any:
         stack = self._stack()
         settings = self._settings(stack, persist=persist)
         from pulumi import automation as auto
@@ -153,7 +150,7 @@ class Driver:
         from hosting.stacks import program
 
         # The program needs the persisted settings, which need the stack: swap it in.
-        stack.workspace.program = program(self.spec, settings, keep_data=keep_data)
+        stack.workspace.program = program(self.spec, settings)
         assert isinstance(stack, auto.Stack)
         engine.require_plugin(self.state_dir)
         return stack
