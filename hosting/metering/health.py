@@ -188,7 +188,8 @@ def health_cycle(
             )
         if results:
             conn.execute(
-                "INSERT INTO health_checks SELECT unnest($1::VARCHAR[]),"
+                "INSERT INTO health_checks (tenant, deployment, checked_at, status, detail,"
+                " http_status, latency_ms) SELECT unnest($1::VARCHAR[]),"
                 " unnest($2::VARCHAR[]), $3::TIMESTAMP, unnest($4::VARCHAR[]),"
                 " unnest($5::VARCHAR[]), unnest($6::INTEGER[]), unnest($7::DOUBLE[])",
                 [
@@ -218,7 +219,8 @@ def _save_failures(
     if failures:
         keys = sorted(failures)
         conn.execute(
-            "INSERT INTO health_state SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]),"
+            "INSERT INTO health_state (tenant, deployment, failures, updated_at)"
+            " SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]),"
             " unnest($3::INTEGER[]), $4::TIMESTAMP",
             [[k[0] for k in keys], [k[1] for k in keys], [failures[k] for k in keys], stamp],
         )
