@@ -89,6 +89,14 @@ def test_environment_variables_of_the_recipe_are_documented_in_the_cli_reference
 
 
 # -- the CLI reference against click's command tree -------------------------------------------
+def _cli() -> click.Group:
+    """The whole command tree: command modules load lazily, so load them all."""
+    from hosting.cli import cli
+
+    cli.load_all()
+    return cli
+
+
 def _reference() -> str:
     start = README.index("## CLI reference")
     end = README.find("\n## ", start + 1)
@@ -105,7 +113,7 @@ def _documented() -> dict[str, set[str]]:
 
 
 def _resolve(words: list[str]) -> tuple[str, set[str]]:
-    from hosting.cli import cli
+    cli = _cli()
 
     command: click.Command = cli
     path = ["hosting"]
@@ -125,7 +133,7 @@ def _resolve(words: list[str]) -> tuple[str, set[str]]:
 
 def _commands() -> dict[str, click.Command]:
     """Every command a user can run: leaves, and groups that run without a subcommand."""
-    from hosting.cli import cli
+    cli = _cli()
 
     out: dict[str, click.Command] = {}
 
@@ -171,7 +179,7 @@ def test_cli_reference_gives_each_command_exactly_its_options() -> None:
 
 
 def test_cli_reference_gives_the_global_options() -> None:
-    from hosting.cli import cli
+    cli = _cli()
 
     usage = re.search(r"^`hosting (\[.*?) COMMAND …`$", _reference(), re.M)
     assert usage, "the CLI reference has no `hosting [options] COMMAND …` line"
@@ -185,7 +193,7 @@ def _words(text: str) -> list[str]:
 
 
 def test_status_words_agree_between_help_and_readme() -> None:
-    from hosting.cli import cli
+    cli = _cli()
 
     status = cli.commands["status"]
     assert isinstance(status, click.Command) and status.help

@@ -1,11 +1,14 @@
 """The command line: click commands only. Each area registers its commands from its own
-module; this module owns global options and maps the exception tree to exit codes."""
+module, loaded only when one of its commands runs; this module owns global options, the map
+of commands to modules, and maps the exception tree to exit codes."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
 import sys
-import traceback
-from datetime import UTC, datetime
+from gettext import gettext
 
 import click
 
@@ -14,8 +17,143 @@ from hosting.errors import HostingError
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+# Each command's module under hosting.cli, and its help up to the end of the first sentence
+# (all that `hosting --help` shows). CI runs the CLI many times per job, and the modules pull
+# in duckdb, jinja2, dnspython and pulumi: `--help` lists commands from here and imports none,
+# and a command imports only its own module. tests/cli/test_lazy_commands.py holds this map
+# to the modules' own words.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "agent": (
+        "metering_commands",
+        "Run the metering agent: metrics, health, storage on their schedules, until stopped.",
+    ),
+    "apply": (
+        "deploy_commands",
+        "Make the spec real; refuses when a tenant is over a plan limit or at ≥ 100% storage.",
+    ),
+    "backup": (
+        "backup_commands",
+        "PostgreSQL backups of database deployments (STATE_DIR/backups/).",
+    ),
+    "can-deploy": ("spec_commands", "Whether TENANT may add a deployment of TYPE; if not, why."),
+    "credentials": (
+        "deploy_commands",
+        "Database connection settings (the password only with --show-secrets).",
+    ),
+    "destroy": ("deploy_commands", "Remove what apply made; volumes stay unless --delete-data."),
+    "domains": (
+        "domain_commands",
+        "Custom domains: DNS records to create, verification and certificate state.",
+    ),
+    "engine": (
+        "deploy_commands",
+        "The Pulumi engine that plan and apply drive: build it from Go modules, or install it.",
+    ),
+    "init": ("spec_commands", "Write a commented starter hosting.yaml."),
+    "invoice": ("billing_commands", "Invoices: run, list, show, mark."),
+    "logs": (
+        "deploy_commands",
+        "App logs of every replica (prefixed by replica), or the build log.",
+    ),
+    "meter": (
+        "metering_commands",
+        "The metering agent: `meter --once` runs one cycle of every collector, and the database "
+        "backups when they are due (--backup-interval after the newest; 0 disables); `meter` "
+        "alone runs the agent like `hosting agent`.",
+    ),
+    "metrics": ("metering_commands", "Metrics history of a deployment (getMetrics)."),
+    "plan": (
+        "deploy_commands",
+        "Preview: changes per resource, grouped by tenant and deployment, with plan usage and "
+        "cost impact.",
+    ),
+    "plans": (
+        "spec_commands",
+        "The plan catalog (the product document's table, with the file's overrides).",
+    ),
+    "refresh": (
+        "deploy_commands",
+        "Read the real state of containers, networks and volumes back into the stack.",
+    ),
+    "report": (
+        "report_commands",
+        "HTML invoices and usage reports: one file each, nothing fetched when opened.",
+    ),
+    "schema": ("spec_commands", "Print the JSON Schema of hosting.yaml (for editors and linters)."),
+    "show": (
+        "deploy_commands",
+        "Print a saved plan (`plan --out FILE`) again, as text, JSON or Markdown.",
+    ),
+    "status": (
+        "deploy_commands",
+        "Deployments: status (pending, running, stopped, failed), health, URLs, alerts.",
+    ),
+    "storage": (
+        "metering_commands",
+        "Storage by deployment and type, the tenant's total and the plan's limit.",
+    ),
+    "store": (
+        "store_commands",
+        "The DuckDB store: check it, or restore a snapshot.",
+    ),
+    "subscription": ("billing_commands", "A tenant's subscription, or record the file's changes."),
+    "usage": (
+        "billing_commands",
+        "The current period's usage (storage, bandwidth, included) and projected cost.",
+    ),
+    "validate": ("spec_commands", "Check the file; print tenants, deployments and plan usage."),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+def _present(module: str) -> bool:
+    # A module still being written on a branch may be absent: its commands are then not offered.
+    return importlib.util.find_spec(f"hosting.cli.{module}") is not None
+
+
+class LazyGroup(click.Group):
+    """click's lazy group: command modules register their commands on `cli` when imported,
+    and are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        mapped = {name for name, (module, _) in COMMANDS.items() if _present(module)}
+        return sorted(mapped | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            if cmd_name in COMMANDS:
+                self._import(COMMANDS[cmd_name][0])
+            else:  # a command the map does not name yet (or a typo) still finds its module
+                self.load_all()
+        return self.commands.get(cmd_name)
+
+    def load_all(self) -> None:
+        """Import every command module (for tests and tools that walk the whole tree)."""
+        for file in sorted(os.listdir(os.path.dirname(__file__))):
+            if file.endswith("_commands.py"):
+                self._import(file.removesuffix(".py"))
+
+    @staticmethod
+    def _import(module: str) -> None:
+        importlib.import_module(f"{__name__}.{module}")
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's own layout, with a stand-in carrying the mapped help for each command whose
+        # module is not loaded: click then shortens it exactly as it would the real one.
+        rows: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name) or click.Command(name, help=COMMANDS[name][1])
+            if not command.hidden:
+                rows.append((name, command))
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section(gettext("Commands")):  # as click words it
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "-f",
     "--file",
@@ -43,30 +181,6 @@ def cli(
 ) -> None:
     """Declarative web, API and PostgreSQL hosting for many tenants, from one hosting.yaml."""
     ctx.obj = App(file=file, state_dir_option=state_dir, backend=backend, debug=debug)
-
-
-def _register() -> None:
-    # Imported for their side effect of adding commands to `cli`.
-    import importlib
-
-    from hosting.cli import spec_commands  # noqa: F401
-
-    for name in (
-        "deploy_commands",
-        "metering_commands",
-        "billing_commands",
-        "report_commands",
-        "domain_commands",
-        "backup_commands",
-    ):
-        try:
-            importlib.import_module(f"hosting.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"hosting.cli.{name}":
-                raise
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -103,6 +217,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _report_unexpected(exc: Exception) -> None:
+    import traceback  # only on this rare path: every command starts without it
+    from datetime import UTC, datetime
+
     ctx = click.get_current_context(silent=True)
     app = ctx.find_object(App) if ctx else None
     debug = (app.debug if app else False) or "--debug" in sys.argv

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hosting.spec import Spec, load
+if TYPE_CHECKING:  # the spec's models cost pydantic's import, which `hosting --help` skips
+    from hosting.spec import Spec
 
 
 @dataclass
@@ -25,6 +26,8 @@ class App:
     @property
     def spec(self) -> Spec:
         if self._spec is None:
+            from hosting.spec import load
+
             self._spec = load(self.file_path)
         return self._spec
 
@@ -49,4 +52,6 @@ class App:
                 return app.state_dir / "logs" / "debug.log"
             except OSError:
                 pass
+        import tempfile
+
         return Path(os.environ.get("TMPDIR", tempfile.gettempdir())) / "hosting-debug.log"
