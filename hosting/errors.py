@@ -97,6 +97,10 @@ class ConcurrentUpdateError(ProviderError):
     """Another apply/destroy holds the stack lock."""
 
 
+class StalePlanError(ProviderError):
+    """A saved plan no longer matches the file, the stack or the secrets: apply refuses."""
+
+
 class StoreError(HostingError):
     """The DuckDB store could not be opened, migrated or written."""
 

@@ -4,10 +4,13 @@ a command runs, so `hosting validate` stays fast."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import threading
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import click
@@ -105,12 +108,20 @@ def _storage_refusal(app: App, tenant: str) -> str | None:
 
 
 # -- plan -------------------------------------------------------------------------------------
+FORMATS = click.Choice(["text", "json", "markdown"])
+
+
 @cli.command()
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--format", "fmt", type=FORMATS, default="text")
 @click.option("--tenant", help="Only this tenant's changes.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also save the plan to FILE, for `hosting apply FILE` to apply exactly it.",
+)
 @pass_app
-def plan(app: App, detailed_exitcode: bool, fmt: str, tenant: str | None) -> None:
+def plan(app: App, detailed_exitcode: bool, fmt: str, tenant: str | None, out: Path | None) -> None:
     """Preview: changes per resource, grouped by tenant and deployment, with plan usage and
     cost impact."""
     from hosting.provider.changes import report
@@ -119,15 +130,49 @@ def plan(app: App, detailed_exitcode: bool, fmt: str, tenant: str | None) -> Non
     _tenant_filter(spec, tenant)
     driver = _driver(app, live=False)
     previous = driver.previous_outputs()
-    result = driver.preview()
+    result = driver.preview() if out is None else driver.preview_to_save(app.file_path, tenant)
     rep = report(spec, result.steps, previous, tenant)
     _attach_proration(app, rep)
-    if fmt == "json":
-        echo_json(plan_json(rep))
-    else:
-        click.echo(plan_text(rep, markdown=fmt == "markdown"))
+    _print_plan(plan_json(rep), fmt)
+    if out is not None:
+        _save_plan_file(out, result, plan_json(rep), tenant)
+        click.echo(f"Saved the plan to {out}; `hosting apply {out}` applies exactly it.", err=True)
     if detailed_exitcode and rep.changed:
         raise click.exceptions.Exit(2)
+
+
+def _print_plan(doc: dict[str, Any], fmt: str) -> None:
+    if fmt == "json":
+        echo_json(doc)
+    else:
+        click.echo(plan_text(doc, markdown=fmt == "markdown"), nl=fmt != "markdown")
+
+
+def _save_plan_file(out: Path, result: Any, doc: dict[str, Any], tenant: str | None) -> None:
+    from hosting.provider import saved_plan
+
+    targets = [s.urn for s in result.targets if s.tenant in (tenant, None)] if tenant else []
+    saved_plan.write(
+        out, saved_plan.SavedPlan(result.fingerprint, doc, result.engine_plan, targets)
+    )
+
+
+@cli.command()
+@click.argument("plan_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=FORMATS, default="text")
+def show(plan_file: Path, fmt: str) -> None:
+    """Print a saved plan (`plan --out FILE`) again, as text, JSON or Markdown."""
+    from hosting.provider import saved_plan
+
+    saved = saved_plan.read(plan_file)
+    if fmt == "text":
+        f = saved.fingerprint
+        scope = f", tenant {f.tenant} only" if f.tenant else ""
+        click.echo(
+            f"Saved plan for {f.spec_file} (sha256 {f.spec_sha256[:12]}), stack's last update: "
+            f"{f.stack_update or 'none'}{scope}, made by hosting {f.tool_version} ({f.engine}).\n"
+        )
+    _print_plan(saved.report, fmt)
 
 
 def _attach_proration(app: App, rep: Any, as_of: date | None = None) -> None:
@@ -151,42 +196,95 @@ def _sync_subscriptions(app: App) -> None:
 
 
 @cli.command()
+@click.argument(
+    "plan_file", metavar="[FILE]", required=False, type=click.Path(dir_okay=False, path_type=Path)
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--tenant", help="Only this tenant's resources (and the edge).")
 @pass_app
-def apply(app: App, yes: bool, tenant: str | None) -> None:
-    """Make the spec real; refuses when a tenant is over a plan limit or at ≥ 100% storage."""
+def apply(app: App, plan_file: Path | None, yes: bool, tenant: str | None) -> None:
+    """Make the spec real; refuses when a tenant is over a plan limit or at ≥ 100% storage.
+
+    With FILE (from `plan --out FILE`), applies exactly that plan and asks nothing: it refuses,
+    changing nothing, when hosting.yaml, the stack or a secret changed since the plan was made."""
+    from hosting.provider.apply_lock import apply_lock
+
     spec = app.spec
+    if plan_file is not None:
+        if tenant is not None:
+            raise UsageError(
+                "apply FILE takes no --tenant: the saved plan has its own scope",
+                "make the plan with `plan --tenant T --out FILE`",
+            )
+        with apply_lock(app.state_dir):
+            _apply_saved(app, plan_file)
+        return
     _tenant_filter(spec, tenant)
+    _refuse_over_limits(app, tenant)
+    driver = _driver(app)
+    with apply_lock(app.state_dir):
+        targets = None
+        if tenant is not None or not yes:
+            preview = driver.preview()
+            if tenant is not None:
+                targets = [s.urn for s in preview.targets if s.tenant in (tenant, None)]
+            if not preview.changed:
+                _no_changes(app, driver)
+                return
+            if not yes:
+                click.echo(f"{len(preview.steps)} resources will change.", err=True)
+                if not sys.stdin.isatty():
+                    raise UsageError("apply needs confirmation", "pass --yes when not interactive")
+                click.confirm("Apply?", abort=True)
+        _report_applied(app, driver.up(targets))
+
+
+def _refuse_over_limits(app: App, tenant: str | None) -> None:
     problems = refusals(app, tenant)
     if problems:
         raise LimitError(
             "apply refused before changing anything: " + "; ".join(problems),
             "raise the plan, remove deployments or free storage, then apply again",
         )
-    driver = _driver(app)
-    targets = None
-    if tenant is not None or not yes:
-        preview = driver.preview()
-        if tenant is not None:
-            targets = [s.urn for s in preview.targets if s.tenant in (tenant, None)]
-        if not preview.changed:
-            # Routes can change without a resource changing (a domain just got verified).
-            driver.load_edge()
-            click.echo("No changes; edge routes reloaded.")
-            _sync_subscriptions(app)
-            return
-        if not yes:
-            click.echo(f"{len(preview.steps)} resources will change.", err=True)
-            if not sys.stdin.isatty():
-                raise UsageError("apply needs confirmation", "pass --yes when not interactive")
-            click.confirm("Apply?", abort=True)
-    result = driver.up(targets)
+
+
+def _no_changes(app: App, driver: Any) -> None:
+    # Routes can change without a resource changing (a domain just got verified).
+    driver.load_edge()
+    click.echo("No changes; edge routes reloaded.")
+    _sync_subscriptions(app)
+
+
+def _report_applied(app: App, result: Any) -> None:
     click.echo(f"Applied: {len(result.steps)} resources changed.")
     _sync_subscriptions(app)
     for key, value in sorted(result.outputs.items()):
         if isinstance(value, dict) and value.get("urls"):
             click.echo(f"  {key:<24} {' '.join(value['urls'])}")
+
+
+def _apply_saved(app: App, path: Path) -> None:
+    """Check, under the apply lock, that the plan is what applying now would do; then let
+    the engine hold every step to it."""
+    from hosting.provider import saved_plan
+
+    saved = saved_plan.read(path)
+    driver = _driver(app)
+    now = driver.fingerprint(app.file_path, saved.fingerprint.tenant)
+    saved_plan.refuse_if_stale(path, saved.fingerprint, now)
+    _refuse_over_limits(app, saved.fingerprint.tenant)
+    if not saved.report.get("changes"):
+        _no_changes(app, driver)
+        return
+    engine_plan = app.state_dir / "work" / f"engine-plan-{os.getpid()}.json"
+    fd = os.open(engine_plan, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(saved.engine_plan, f)
+    try:
+        result = driver.up(saved.targets or None, plan=engine_plan)
+    finally:
+        engine_plan.unlink(missing_ok=True)
+    _report_applied(app, result)
 
 
 @cli.command()

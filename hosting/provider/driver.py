@@ -20,6 +20,7 @@ from hosting.engine import locate as engine
 from hosting.errors import ConcurrentUpdateError, ProviderError, SecretError
 from hosting.provider import edge_links, runtime
 from hosting.provider.events import Collector, Step
+from hosting.provider.saved_plan import Fingerprint, file_sha256, secret_digest
 from hosting.spec.models import Spec
 from hosting.stacks.containers import EDGE_CA_ROOT, write_host_files
 from hosting.stacks.desired import desired_containers
@@ -44,6 +45,14 @@ class Result:
     @property
     def changed(self) -> bool:
         return bool(self.steps)
+
+
+@dataclass
+class SavablePreview(Result):
+    """A preview with what a saved plan needs: the fingerprint and the engine's plan."""
+
+    fingerprint: Fingerprint | None = None
+    engine_plan: dict[str, Any] = field(default_factory=dict)
 
 
 def verified_domains(spec: Spec, state_dir: Path) -> frozenset[str]:
@@ -156,16 +165,76 @@ class Driver:
         return stack
 
     # -- operations --------------------------------------------------------------------
-    def preview(self) -> Result:
+    def preview(self, save_plan: Path | None = None) -> Result:
         """What apply would change, measured against the engine as it is now (refreshed, as
-        Terraform plans): a container removed by hand shows up as a create."""
-        stack = self._prepared(persist=False)
+        Terraform plans): a container removed by hand shows up as a create.
+
+        With `save_plan`, the engine also writes its update plan there, and new databases'
+        generated credentials are stored now, so the apply of that plan uses the same ones."""
+        stack = self._prepared(persist=save_plan is not None)
         collector = Collector(self.on_step)
+        plan = None if save_plan is None else str(save_plan)
         self._run(
-            lambda out: stack.preview(on_event=collector, refresh=True, on_output=out), collector
+            lambda out: stack.preview(on_event=collector, refresh=True, on_output=out, plan=plan),
+            collector,
         )
         return Result(
             collector.changes(), diagnostics=collector.diagnostics, targets=collector.targets()
+        )
+
+    def preview_to_save(self, spec_file: Path, tenant: str | None) -> SavablePreview:
+        """A preview whose engine plan and fingerprint are kept, fingerprinted before and
+        after, so an apply that ran meanwhile cannot slip into the saved plan unnoticed."""
+        before = self.fingerprint(spec_file, tenant)
+        path = self.state_dir / "work" / f"engine-plan-{os.getpid()}.json"
+        try:
+            result = self.preview(save_plan=path)
+            engine_plan = json.loads(path.read_text())
+        finally:
+            path.unlink(missing_ok=True)
+        after = self.fingerprint(spec_file, tenant)
+        if after.stack_update != before.stack_update:
+            raise ConcurrentUpdateError(
+                "the stack was updated while the plan was being made; nothing was saved",
+                "run `hosting plan --out FILE` again",
+            )
+        return SavablePreview(
+            result.steps,
+            diagnostics=result.diagnostics,
+            targets=result.targets,
+            fingerprint=after,
+            engine_plan=engine_plan,
+        )
+
+    def fingerprint(self, spec_file: Path, tenant: str | None = None) -> Fingerprint:
+        """What a saved plan is made from, as it is now (see hosting.provider.saved_plan)."""
+        from hosting import __version__
+        from hosting.engine.pins import CLI_VERSION, DOCKER_PLUGIN_VERSION
+
+        stack = self._stack()
+        assert self.passphrase is not None  # _stack() refuses without one
+        history = stack.history(page_size=1, show_secrets=False)
+        # A file backend numbers every update 0: the times tell updates apart.
+        last = history[0] if history else None
+        update = (
+            f"{last.kind} #{last.version} {last.start_time:%Y-%m-%dT%H:%M:%S}Z → "
+            f"{last.end_time:%H:%M:%S}Z {last.result}"
+            if last is not None
+            else ""
+        )
+        values = dict(resolve_secrets(self.spec, self.base_dir))
+        config = stack.get_all_config()
+        if DATABASES_KEY in config:
+            for ref, access in json.loads(config[DATABASES_KEY].value).items():
+                values[f"{ref} (database password)"] = str(access.get("password", ""))
+        return Fingerprint(
+            spec_file=str(spec_file),
+            spec_sha256=file_sha256(spec_file),
+            stack_update=update,
+            tool_version=__version__,
+            engine=f"pulumi {CLI_VERSION}, docker plugin {DOCKER_PLUGIN_VERSION}",
+            secrets={k: secret_digest(self.passphrase, k, v) for k, v in sorted(values.items())},
+            tenant=tenant,
         )
 
     def previous_outputs(self) -> dict[str, Any]:
@@ -176,7 +245,9 @@ class Driver:
         except ProviderError:
             return {}
 
-    def up(self, targets: list[str] | None = None) -> Result:
+    def up(self, targets: list[str] | None = None, plan: Path | None = None) -> Result:
+        """Apply; with `plan` (the engine's update plan of a saved plan), any step beyond
+        it fails the update instead of being taken."""
         stack = self._prepared(persist=True)
         collector = Collector(self.on_step)
         edge_links.leave_removed(self.spec)
@@ -187,7 +258,11 @@ class Driver:
             self._run(lambda out: stack.refresh(on_event=reads, on_output=out), reads)
         res = self._run(
             lambda out: stack.up(
-                on_event=collector, target=targets, refresh=not targets, on_output=out
+                on_event=collector,
+                target=targets,
+                refresh=not targets,
+                on_output=out,
+                plan=None if plan is None else str(plan),
             ),
             collector,
         )
@@ -280,6 +355,14 @@ class Driver:
             ) from None
         if isinstance(error, auto.CommandError):
             diagnostics = collector.diagnostics if collector else []
+            beyond = _beyond_plan("\n".join([*diagnostics, str(error)]))
+            if beyond:
+                raise ProviderError(
+                    f"{beyond}; the engine stopped there, and steps before it in the plan "
+                    "may have been applied",
+                    "the platform changed outside the plan (drift) since it was made: run "
+                    "`hosting plan --out FILE` again and apply the new file",
+                ) from None
             raise ProviderError(
                 _resource_error(diagnostics) or _first_error(str(error)),
                 "nothing else was changed by the failed step; fix it and apply again",
@@ -342,6 +425,25 @@ def _resource_error(diagnostics: list[str]) -> str | None:
         name = failed.group(2) if failed else diag[len("error: ") :].split(":", 1)[0]
         return f"{name}: {bullets[-1]}"
     return None
+
+
+_BEYOND_PLAN = re.compile(
+    r"resource urn:pulumi:\S*?::([^:\s]+) violates plan: ([^:=~]+)"
+    r"|(\w+) is not allowed by the plan: ([^\n]+)"
+)
+
+
+def _beyond_plan(text: str) -> str | None:
+    """The engine's refusal of a step a saved plan does not hold, in one short line (its own
+    line lists every property, secret ones included as [secret])."""
+    found = _BEYOND_PLAN.search(text)
+    if found is None:
+        return None
+    if found.group(1):
+        return (
+            f"{found.group(1)}: the apply would go beyond the saved plan ({found.group(2).strip()})"
+        )
+    return f"the apply would go beyond the saved plan: {found.group(3)} {found.group(4).strip()}"
 
 
 def _first_error(text: str) -> str:
