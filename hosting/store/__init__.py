@@ -11,6 +11,11 @@ read-then-write steps (a domain added by two threads, a migration run twice) the
 Migrations run once per file and process, before the store is first used, under that gate
 and a file lock beside the store, so two processes opening a fresh store at once do not both
 run them.
+
+A file that will not open or read back (truncated, corrupted, from a newer DuckDB or a newer
+hosting) is a `DamagedStoreError` naming the newest snapshot and the command that restores
+it; a full disk is its own error. Neither is waited for, and no damaged file is ever replaced
+by a new empty one (see `damage`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,9 +34,12 @@ from typing import Any
 import duckdb
 
 from hosting.errors import StoreError
+from hosting.store import damage
+from hosting.store.damage import BUSY_HINT, DamagedStoreError
+
+__all__ = ["BUSY_HINT", "DamagedStoreError", "connect", "migrate", "migrations", "transaction"]
 
 LOCK_WAIT_SECONDS = 30.0
-BUSY_HINT = "another hosting process (or thread) holds it; wait for it or stop it"
 
 # Files this process has seen fully migrated, by (path, device, inode): a store deleted and
 # created again under the same name is a new file and is migrated again.
@@ -39,11 +47,7 @@ _migrated: set[tuple[str, int, int]] = set()
 _gates: dict[str, threading.RLock] = {}
 _gates_guard = threading.Lock()
 _held = threading.local()  # .writing: paths this thread has open read-write, with depth
-
-
-def _is_lock_error(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "lock" in text and ("conflicting" in text or "could not set" in text)
+# .turns: how deep this thread is in each path's gate (more than 1: a connection is open)
 
 
 def migrations() -> list[tuple[str, str]]:
@@ -72,19 +76,32 @@ class _Backoff:
         self.delay = min(self.delay * 2, 0.5)
 
 
-def _busy(path: Path, why: object) -> StoreError:
-    return StoreError(f"cannot open the store {path}: {why}", BUSY_HINT)
+_busy = damage.busy
 
 
 def _open(path: Path, read_only: bool, deadline: float) -> duckdb.DuckDBPyConnection:
+    """Wait only for a lock; a damaged file or a full disk fails at once."""
     backoff = _Backoff(deadline)
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            conn = duckdb.connect(str(path), read_only=read_only)
         except duckdb.Error as exc:
-            if not _is_lock_error(exc) or backoff.expired():
-                raise _busy(path, exc) from None
-            backoff.sleep()
+            if damage.is_lock_error(exc) and not backoff.expired():
+                backoff.sleep()
+                continue
+            raise (damage.from_exception(path, exc) or _busy(path, exc)) from None
+        turns: dict[str, int] = _held.__dict__.setdefault("turns", {})
+        if turns.get(str(path), 0) > 1:
+            return conn  # inside an open connection, whose blocks may not be written yet
+        try:
+            why = damage.truncation(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+        if why is not None:
+            conn.close()
+            raise damage.damaged(path, why)
+        return conn
 
 
 @contextmanager
@@ -94,9 +111,12 @@ def _gate(path: Path, deadline: float) -> Iterator[None]:
         gate = _gates.setdefault(str(path), threading.RLock())
     if not gate.acquire(timeout=max(0.0, deadline - time.monotonic())):
         raise _busy(path, "timed out waiting for another thread of this process")
+    turns: dict[str, int] = _held.__dict__.setdefault("turns", {})
+    turns[str(path)] = turns.get(str(path), 0) + 1
     try:
         yield
     finally:
+        turns[str(path)] -= 1
         gate.release()
 
 
@@ -137,7 +157,13 @@ def _ensure_migrated(path: Path, deadline: float) -> None:
     with _file_lock(path, deadline):
         conn = _open(path, False, deadline)
         try:
+            unknown = unknown_migrations(conn)
+            if unknown:
+                raise damage.newer_schema(path, unknown)
             migrate(conn)
+        except duckdb.Error as exc:
+            known = damage.from_exception(path, exc)
+            raise (known or _migration_failed(path, exc)) from None
         finally:
             conn.close()
     identity = _identity(path)
@@ -145,25 +171,56 @@ def _ensure_migrated(path: Path, deadline: float) -> None:
     _migrated.add(identity)
 
 
+def _migration_failed(path: Path, exc: BaseException) -> StoreError:
+    return StoreError(
+        f"migrating the store {path} failed: {damage.first_line(exc)}",
+        "`hosting store check` shows which migrations are recorded",
+    )
+
+
+def unknown_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """Migrations recorded in the file that this version does not ship: a newer hosting's."""
+    has_table = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_migrations'"
+    ).fetchone()
+    if not has_table or not has_table[0]:
+        return []
+    shipped = {name for name, _ in migrations()}
+    recorded = [r[0] for r in conn.execute("SELECT name FROM schema_migrations").fetchall()]
+    return sorted(set(recorded) - shipped)
+
+
 @contextmanager
 def connect(
     path: Path, *, read_only: bool = False, wait: float = LOCK_WAIT_SECONDS
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the store (creating and migrating it when needed) and close it afterwards."""
+    """Open the store (creating and migrating it when needed) and close it afterwards.
+
+    DuckDB errors inside the block that are about the file (damage, a full disk) leave as
+    one StoreError naming it; the others (constraints, queries) reach the caller unchanged.
+    """
     path = path.absolute()
-    path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait
     writing: dict[str, int] = _held.__dict__.setdefault("writing", {})
     key = str(path)
     if writing.get(key):
         read_only = False  # DuckDB refuses both modes at once in a process; reads work either way
     with _gate(path, deadline):
-        _ensure_migrated(path, deadline)
-        conn = _open(path, read_only, deadline)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _ensure_migrated(path, deadline)
+            conn = _open(path, read_only, deadline)
+        except (duckdb.Error, OSError) as exc:
+            raise (damage.from_exception(path, exc) or exc) from None
         if not read_only:
             writing[key] = writing.get(key, 0) + 1
         try:
             yield conn
+        except duckdb.Error as exc:  # not OSError: the block's own files are not the store
+            known = damage.from_exception(path, exc, opening=False)
+            if known is None:
+                raise
+            raise known from None
         finally:
             if not read_only:
                 writing[key] -= 1
@@ -204,5 +261,7 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
         yield conn
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A COMMIT that failed (a full disk) has already ended the transaction.
+        with suppress(duckdb.Error):
+            conn.execute("ROLLBACK")
         raise
