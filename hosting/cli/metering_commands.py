@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from hosting import store
 from hosting.cli import EXIT_INTERRUPTED, cli
 from hosting.cli.context import App
 from hosting.cli.output import echo_json, human_bytes, json_option, table, to_jsonable
@@ -36,6 +37,9 @@ def agent_options(func: F) -> F:
         click.option("--backup-interval", type=click.FloatRange(min=0), default=86400.0,
                      show_default=True,
                      help="Seconds between database backups (`hosting backup run`); 0 disables."),
+        click.option("--snapshot-interval", type=click.FloatRange(min=0), default=86400.0,
+                     show_default=True,
+                     help="Seconds between store snapshots (`store snapshot`); 0 disables."),
         click.option("--access-log", "access_logs", multiple=True, type=click.Path(),
                      help="Edge JSON access log to read (repeatable) "
                      "[default: STATE_DIR/edge/logs/access.log]."),
@@ -59,6 +63,7 @@ def _agent(app: App, opts: dict[str, Any], echo: bool) -> Agent:
         health_interval=opts["health_interval"],
         storage_interval=opts["storage_interval"],
         backup_interval=opts["backup_interval"],
+        snapshot_interval=opts["snapshot_interval"],
         access_logs=logs,
         edge_url=opts["edge_url"],
         restart_after=opts["restart_after"],
@@ -124,6 +129,8 @@ def _render_outcomes(outcomes: list[JobOutcome]) -> None:
             text = f"{s['checked']} custom domains checked"
         elif o.job == "backups":
             text = f"{s['backed_up']} databases backed up" if s.get("due", True) else "not due"
+        elif o.job == "snapshot":
+            text = f"store snapshot {s['snapshot']}" if s.get("due", True) else "not due"
         else:
             text = f"{s['samples']} measurements"
             if s["alerts"]:
@@ -141,7 +148,10 @@ def _render_outcomes(outcomes: list[JobOutcome]) -> None:
 def meter(ctx: click.Context, /, once: bool, as_json: bool, **opts: Any) -> None:
     """The metering agent: `meter --once` runs one cycle of every collector, and the
     database backups when they are due (--backup-interval after the newest; 0 disables);
-    `meter` alone runs the agent like `hosting agent`."""
+    `meter` alone runs the agent like `hosting agent`.
+
+    A store snapshot is taken too when one is due (--snapshot-interval after the newest).
+    """
     if ctx.invoked_subcommand is not None:
         return
     app = ctx.find_object(App)
@@ -149,11 +159,16 @@ def meter(ctx: click.Context, /, once: bool, as_json: bool, **opts: Any) -> None
     if not once:
         _run_forever(_agent(app, opts, echo=True))
         return
+    with store.connect(app.store_path, read_only=True):
+        pass  # a store that will not open is one error here, not one per collector
     runner = _agent(app, opts, echo=False)
     outcomes = runner.run_once()
     backups = runner.run_due_backups()  # on the agent's schedule, so cron can run --once often
     if backups is not None:
         outcomes.append(backups)
+    snapshot = runner.run_due_snapshot()
+    if snapshot is not None:
+        outcomes.append(snapshot)
     if as_json:
         echo_json({"jobs": [to_jsonable(o) for o in outcomes]})
     else:

@@ -6,6 +6,7 @@ after the job in progress. The store is opened per job write and never held in b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -37,6 +38,8 @@ class AgentConfig:
     domains_interval: float = 60.0  # the domain checks pace themselves (every 5 min per domain)
     backup_interval: float = 86400.0  # database backups (hosting.backups); 0 disables them
     backup_keep: int = 7
+    snapshot_interval: float = 86400.0  # store snapshots (hosting.store.snapshots); 0 disables
+    snapshot_keep: int = 7
     access_logs: tuple[Path, ...] = ()
     edge_url: str = "https://127.0.0.1:443"
     restart_after: int = 3
@@ -83,16 +86,22 @@ class Agent:
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         line = json.dumps({"ts": stamp, "level": level, "event": event, **fields}, default=str)
         if self.log_file is not None:
-            self.log_file.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                if self.log_file.stat().st_size > LOG_ROLL_BYTES:  # keep one previous file
-                    self.log_file.replace(self.log_file.with_name(self.log_file.name + ".1"))
-            except FileNotFoundError:
-                pass
-            with self.log_file.open("a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
+            # A full disk must not stop the agent: its jobs fail and retry on their own.
+            with contextlib.suppress(OSError):
+                self._append(line)
         if self.echo is not None:
             self.echo(line)
+
+    def _append(self, line: str) -> None:
+        assert self.log_file is not None
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.log_file.stat().st_size > LOG_ROLL_BYTES:  # keep one previous file
+                self.log_file.replace(self.log_file.with_name(self.log_file.name + ".1"))
+        except FileNotFoundError:
+            pass
+        with self.log_file.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
 
     def _metrics(self) -> dict[str, Any]:
         r = metrics_cycle(self.store_path, self.reader, self.spec, self.config.access_logs)
@@ -173,6 +182,27 @@ class Agent:
             return now
         return now + max(0.0, min(newest) + self.config.backup_interval - time.time())
 
+    def _snapshot(self) -> dict[str, Any]:
+        from hosting.store.snapshots import take
+
+        if not self.store_path.exists():
+            return {"snapshot": None, "removed": []}
+        taken = take(self.store_path, keep=self.config.snapshot_keep)
+        return {"snapshot": str(taken.snapshot.path), "removed": list(taken.removed)}
+
+    def _snapshot_first_due(self, now: float) -> float:
+        # As with backups: one interval after the newest snapshot on disk, not one per start.
+        from hosting.store.snapfiles import newest
+
+        found = newest(self.store_path)
+        if found is None:
+            return now
+        try:
+            mtime = found.path.stat().st_mtime
+        except OSError:
+            return now
+        return now + max(0.0, mtime + self.config.snapshot_interval - time.time())
+
     def run_job(self, job: str) -> JobOutcome:
         fn = {
             "metrics": self._metrics,
@@ -180,6 +210,7 @@ class Agent:
             "storage": self._storage,
             "domains": self._domains,
             "backups": self._backups,
+            "snapshot": self._snapshot,
         }[job]
         started = time.monotonic()
         try:
@@ -222,6 +253,16 @@ class Agent:
             return JobOutcome("backups", False, outcome.seconds, outcome.summary, error)
         return outcome
 
+    def run_due_snapshot(self) -> JobOutcome | None:
+        """The store snapshot as the schedule would take it now (for `meter --once`): None
+        when disabled, a no-op outcome when not due."""
+        if self.config.snapshot_interval <= 0:
+            return None
+        now = time.monotonic()
+        if self._snapshot_first_due(now) > now:
+            return JobOutcome("snapshot", True, 0.0, {"due": False})
+        return self.run_job("snapshot")
+
     def run(self, stop: threading.Event) -> None:
         intervals = {
             "metrics": self.config.metrics_interval,
@@ -229,12 +270,16 @@ class Agent:
             "storage": self.config.storage_interval,
             "domains": self.config.domains_interval,
             "backups": self.config.backup_interval,
+            "snapshot": self.config.snapshot_interval,
         }
         self.log("info", "agent_started", **{f"{k}_interval": v for k, v in intervals.items()})
-        jobs = (*JOBS, "backups") if self.config.backup_interval > 0 else JOBS
+        daily = tuple(job for job in ("backups", "snapshot") if intervals[job] > 0)
+        jobs = (*JOBS, *daily)
         due = dict.fromkeys(jobs, time.monotonic())
         if "backups" in due:
             due["backups"] = self._backups_first_due(due["backups"])
+        if "snapshot" in due:
+            due["snapshot"] = self._snapshot_first_due(due["snapshot"])
         while not stop.is_set():
             now = time.monotonic()
             for job in jobs:
