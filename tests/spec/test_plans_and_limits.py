@@ -135,3 +135,24 @@ def test_can_deploy_in_process_names_what_is_unknown() -> None:
     with pytest.raises(NotFoundError) as none:
         tenant_or_error(empty, "acme")
     assert none.value.hint == "tenants in the file: none"
+
+
+# Found by scripts/mutation: the hint's list of two tenants, and each usage's own kind (apply's
+# refusal names the kind from it: "Limit exceeded: 2/1 databases").
+
+
+def test_an_unknown_tenant_lists_every_tenant_of_the_file() -> None:
+    two = MINIMAL + "  globex:\n    name: Globex\n    email: a@globex.test\n" \
+        "    plan: free\n    started: 2026-11-03\n"  # fmt: skip
+    with pytest.raises(NotFoundError) as info:
+        tenant_or_error(loads(two, base_dir=Path(".")), "initech")
+    assert info.value.hint == "tenants in the file: acme, globex"
+
+
+def test_each_usage_names_its_own_kind() -> None:
+    spec = loads(MINIMAL, base_dir=Path("."))
+    assert {k: u.kind for k, u in usage(spec, spec.tenants["acme"]).items()} == {
+        "web": "web",
+        "api": "api",
+        "database": "database",
+    }
