@@ -1,6 +1,7 @@
 """Load hosting.yaml: parse with positions, merge plans, validate, check rules.
 
-Every problem found is reported at once, each with file, line, column and YAML path.
+Every problem found is reported at once, each with file, line, column and YAML path: the
+rules check every part that is valid on its own, even when other parts are not.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from hosting.errors import SpecError, SpecProblem
-from hosting.spec import models, rules
+from hosting.spec import models, parts, rules
 from hosting.spec.models import LABEL_RE, Spec
 from hosting.spec.plans import DEFAULT_PLANS, merge_plan
 from hosting.spec.yamlpos import Path_, Positions, format_path, parse
@@ -69,9 +70,14 @@ def loads(raw: bytes | str, filename: str = "hosting.yaml", base_dir: Path | Non
         line, col = positions.of_key(path) if at_key else positions.of_value(path)
         problems.append(SpecProblem(filename, line, col, format_path(path), message))
 
+    # Plans the file names, even those refused below: a tenant on one is not on an unknown plan.
+    given = data.get("plans")
+    named = frozenset(str(k).lower() for k in given) if isinstance(given, dict) else frozenset()
     data = _merge_plans(data, problem)
+    spec: Spec | None = None
     try:
         spec = Spec.model_validate(data)
+        valid = parts.of_spec(spec, named)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             path, message, at_key = _explain(err, data)
@@ -81,12 +87,10 @@ def loads(raw: bytes | str, filename: str = "hosting.yaml", base_dir: Path | Non
                 problems.append(SpecProblem(filename, line, col, format_path(path), message))
                 continue
             problem(path, message, at_key)
-        raise SpecError(problems) from None
-    if problems:
-        raise SpecError(problems)
-    for path, message in rules.check(spec, base_dir or Path.cwd()):
+        valid = parts.of_data(data, named)
+    for path, message in rules.check(valid, base_dir or Path.cwd()):
         problem(path, message, True)
-    if problems:
+    if problems or spec is None:
         raise SpecError(problems)
     return spec
 
@@ -96,10 +100,10 @@ def _merge_plans(data: dict[str, Any], problem: Any) -> dict[str, Any]:
     given = data.get("plans", {})
     if given is None:
         given = {}
+    merged: dict[str, Any] = {name: plan.model_dump() for name, plan in DEFAULT_PLANS.items()}
     if not isinstance(given, dict):
         problem(("plans",), "must be a mapping of plan names to plans")
-        return {**data, "plans": {}}
-    merged: dict[str, Any] = {name: plan.model_dump() for name, plan in DEFAULT_PLANS.items()}
+        return {**data, "plans": merged}  # tenants on the default plans are still checked
     seen: dict[str, str] = {}
     for key, fields in given.items():
         name = str(key).lower()

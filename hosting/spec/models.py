@@ -157,10 +157,10 @@ class Platform(_Model):
     @field_validator("domain")
     @classmethod
     def _domain(cls, v: str) -> str:
-        return _check_domain(v)
+        return check_domain(v)
 
 
-def _check_domain(value: str) -> str:
+def check_domain(value: str) -> str:
     if value != value.lower():
         raise ValueError(f"`{value}` must be lowercase")
     if not HOSTNAME_RE.match(value) and not re.match(r"^[a-z0-9-]+$", value):

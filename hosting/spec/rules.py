@@ -1,6 +1,7 @@
 """Rules that span the document; each returns problems as (path, message) pairs.
 
-They run on a structurally valid Spec, so they can trust types and focus on meaning.
+They run on the parts of the file that are valid on their own (parts.py), so they can trust
+types and focus on meaning, and a broken part elsewhere hides none of their problems.
 """
 
 from __future__ import annotations
@@ -8,15 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from hosting.spec.models import (
-    REF_RE,
-    SECRET_LIKE_ENV,
-    ApiDeployment,
-    DatabaseDeployment,
-    Spec,
-    WebDeployment,
-)
-from hosting.spec.names import hostname
+from hosting.spec.models import REF_RE, SECRET_LIKE_ENV, ApiDeployment, WebDeployment
+from hosting.spec.names import subdomain_label
+from hosting.spec.parts import Parts
 
 Problem = tuple[tuple[str | int, ...], str]
 
@@ -29,27 +24,31 @@ _COUNT_FIELD = {"database": "databases", "api": "apis", "web": "websites"}
 _NOUN = {"database": "databases", "api": "APIs", "web": "websites"}
 
 
-def check(spec: Spec, base_dir: Path) -> list[Problem]:
+def check(spec: Parts, base_dir: Path) -> list[Problem]:
     problems: list[Problem] = []
     for rule in (_plans, _limits, _domains, _references, _secrets_inline, _paths, _names):
         problems.extend(rule(spec, base_dir))
     return problems
 
 
-def _plans(spec: Spec, _: Path) -> Iterator[Problem]:
-    known = ", ".join(sorted(spec.plans))
+def _plans(spec: Parts, _: Path) -> Iterator[Problem]:
+    known = ", ".join(sorted(spec.plan_names))
     for tid, tenant in spec.tenants.items():
-        if tenant.plan not in spec.plans:
+        if tenant.plan is None:
+            continue
+        if tenant.plan not in spec.plan_names:
             yield ("tenants", tid, "plan"), f"unknown plan `{tenant.plan}` (plans: {known})"
             continue
-        plan = spec.plans[tenant.plan]
-        if plan.custom_limits and tenant.limits is None:
+        plan = spec.plans.get(tenant.plan)
+        if plan is None:  # named, but invalid itself (reported)
+            continue
+        if plan.custom_limits and not tenant.has_limits:
             yield (
                 ("tenants", tid, "plan"),
                 f"plan {plan.name} has custom limits: give the tenant "
                 "`limits: {cpus, memory_mb, disk_io_mbps, network_mbps}`",
             )
-        if not plan.custom_limits and tenant.limits is not None:
+        if not plan.custom_limits and tenant.has_limits:
             yield (
                 ("tenants", tid, "limits"),
                 f"plan {plan.name} sets the limits; `limits` is only for plans with custom "
@@ -57,27 +56,26 @@ def _plans(spec: Spec, _: Path) -> Iterator[Problem]:
             )
 
 
-def usage_counts(deployments: dict[str, object]) -> dict[str, int]:
-    counts = {"database": 0, "api": 0, "web": 0}
-    for dep in deployments.values():
-        counts[dep.type] += 1  # type: ignore[attr-defined]
-    return counts
-
-
-def _limits(spec: Spec, _: Path) -> Iterator[Problem]:
+def _limits(spec: Parts, _: Path) -> Iterator[Problem]:
     for tid, tenant in spec.tenants.items():
-        plan = spec.plans.get(tenant.plan)
+        plan = spec.plans.get(tenant.plan or "")
         if plan is None:
             continue
-        counts = usage_counts(dict(tenant.deployments))
-        for kind, count in counts.items():
+        by_kind: dict[str, list[str]] = {kind: [] for kind in _COUNT_FIELD}
+        for did, dep in tenant.deployments.items():
+            if dep.type is not None:  # a deployment broken elsewhere still takes its place
+                by_kind[dep.type].append(did)
+        for kind, ids in by_kind.items():
             allowed = getattr(plan, _COUNT_FIELD[kind])
-            if count > allowed:
-                noun = _NOUN[kind] if count != 1 else _NOUN[kind].rstrip("s")
+            if len(ids) > allowed:
+                # At the first one that does not fit, in the file's order: where to look.
+                over = ids[allowed:]
                 yield (
-                    ("tenants", tid, "deployments"),
-                    f"tenant {tid}: {count} {noun}, plan {plan.name} allows {allowed} "
-                    "(remove some or move the tenant to a bigger plan)",
+                    ("tenants", tid, "deployments", over[0]),
+                    f"tenant {tid}: {_count(len(ids), kind)}, plan {plan.name} allows "
+                    f"{allowed}, so {_listed(over)} {'does' if len(over) == 1 else 'do'} not fit "
+                    f"(remove {'one' if len(over) == 1 else len(over)} or move the tenant to a "
+                    "bigger plan)",
                 )
         if not plan.custom_domain:
             for did, dep in tenant.deployments.items():
@@ -89,8 +87,19 @@ def _limits(spec: Spec, _: Path) -> Iterator[Problem]:
                     )
 
 
-def _domains(spec: Spec, _: Path) -> Iterator[Problem]:
-    base = spec.platform.domain
+def _count(n: int, kind: str) -> str:
+    return f"{n} {_NOUN[kind] if n != 1 else _NOUN[kind].removesuffix('s')}"
+
+
+def _listed(ids: list[str]) -> str:
+    named = [f"`{i}`" for i in ids[:3]]
+    if len(ids) > 3:
+        return f"{', '.join(named)} and {len(ids) - 3} more"
+    return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+
+
+def _domains(spec: Parts, _: Path) -> Iterator[Problem]:
+    base = spec.domain
     seen: dict[str, str] = {}
     for tid, tenant in spec.tenants.items():
         for did, dep in tenant.deployments.items():
@@ -98,7 +107,7 @@ def _domains(spec: Spec, _: Path) -> Iterator[Problem]:
                 continue
             for i, domain in enumerate(dep.domains):
                 path = ("tenants", tid, "deployments", did, "domains", i)
-                if domain == base or domain.endswith("." + base):
+                if base and (domain == base or domain.endswith("." + base)):
                     yield (
                         path,
                         f"`{domain}` is under platform.domain `{base}`, whose names are "
@@ -111,12 +120,12 @@ def _domains(spec: Spec, _: Path) -> Iterator[Problem]:
                     seen[domain] = owner
 
 
-def _references(spec: Spec, _: Path) -> Iterator[Problem]:
+def _references(spec: Parts, _: Path) -> Iterator[Problem]:
     for tid, tenant in spec.tenants.items():
         graph: dict[str, set[str]] = {}
         for did, dep in tenant.deployments.items():
             graph[did] = set()
-            if isinstance(dep, DatabaseDeployment):
+            if not isinstance(dep, WebDeployment | ApiDeployment):
                 continue
             for var, value in dep.env.items():
                 path = ("tenants", tid, "deployments", did, "env", var)
@@ -134,6 +143,8 @@ def _references(spec: Spec, _: Path) -> Iterator[Problem]:
                             else f" (deployments of {tid}: {', '.join(tenant.deployments)})"
                         )
                         yield path, f"`${{{target}.{fld}}}` names no deployment of {tid}{why}"
+                        continue
+                    if other.type is None:  # broken itself (reported): its exports unknown
                         continue
                     if fld not in EXPORTS[other.type]:
                         yield (
@@ -175,10 +186,10 @@ def _cycles(graph: dict[str, set[str]]) -> Iterator[list[str]]:
             yield from visit(node)
 
 
-def _secrets_inline(spec: Spec, _: Path) -> Iterator[Problem]:
+def _secrets_inline(spec: Parts, _: Path) -> Iterator[Problem]:
     for tid, tenant in spec.tenants.items():
         for did, dep in tenant.deployments.items():
-            if isinstance(dep, DatabaseDeployment):
+            if not isinstance(dep, WebDeployment | ApiDeployment):
                 continue
             for var, value in dep.env.items():
                 if SECRET_LIKE_ENV.search(var.upper()) and value and not REF_RE.search(value):
@@ -195,7 +206,7 @@ def _secrets_inline(spec: Spec, _: Path) -> Iterator[Problem]:
                     )
 
 
-def _paths(spec: Spec, base_dir: Path) -> Iterator[Problem]:
+def _paths(spec: Parts, base_dir: Path) -> Iterator[Problem]:
     for tid, tenant in spec.tenants.items():
         for did, dep in tenant.deployments.items():
             prefix = ("tenants", tid, "deployments", did)
@@ -214,17 +225,20 @@ def _paths(spec: Spec, base_dir: Path) -> Iterator[Problem]:
                             (*prefix, "build", "dockerfile"),
                             f"`{dep.build.dockerfile}` not found in `{dep.build.context}`",
                         )
-    acme = spec.platform.acme
+    acme = spec.acme
     if acme and acme.ca_root and not (base_dir / acme.ca_root).is_file():
         yield ("platform", "acme", "ca_root"), f"file `{acme.ca_root}` does not exist"
 
 
-def _names(spec: Spec, _: Path) -> Iterator[Problem]:
+def _names(spec: Parts, _: Path) -> Iterator[Problem]:
     """Generated subdomains are 30 bits of a hash; refuse the (rare) collision loudly."""
     seen: dict[str, str] = {}
+    suffix = f".{spec.domain}" if spec.domain else ""
     for tid, tenant in spec.tenants.items():
         for did, dep in tenant.deployments.items():
-            host = hostname(tid, did, dep.type, spec.platform.domain)
+            if dep.type is None:
+                continue
+            host = subdomain_label(tid, did, dep.type) + suffix
             if host in seen:
                 yield (
                     ("tenants", tid, "deployments", did),
