@@ -45,8 +45,19 @@ def agent_options(func: F) -> F:
                      "[default: STATE_DIR/edge/logs/access.log]."),
         click.option("--edge-url", default="https://127.0.0.1:443", show_default=True,
                      help="Where health probes reach the edge (with each deployment's Host)."),
+        click.option("--edge-container", default="",
+                     help="The edge's container, restarted when the edge stops answering "
+                     "[default: PLATFORM_edge]."),
         click.option("--restart-after", type=click.IntRange(1, 1000), default=3,
-                     show_default=True, help="Restart after this many failed probes in a row."),
+                     show_default=True,
+                     help="Restart an app (its own probe) or the edge after this many "
+                     "failed probes in a row."),
+        click.option("--restart-limit", type=click.IntRange(1, 1000), default=3,
+                     show_default=True,
+                     help="At most this many restarts of one deployment per window; then a "
+                     "restart_loop alert and no more until it is healthy again."),
+        click.option("--restart-window", type=click.FloatRange(min=1), default=900.0,
+                     show_default=True, help="Seconds of the restart limit's window."),
     ]  # fmt: skip
     for option in reversed(options):
         func = option(func)
@@ -66,7 +77,10 @@ def _agent(app: App, opts: dict[str, Any], echo: bool) -> Agent:
         snapshot_interval=opts["snapshot_interval"],
         access_logs=logs,
         edge_url=opts["edge_url"],
+        edge_container=opts["edge_container"],
         restart_after=opts["restart_after"],
+        restart_limit=opts["restart_limit"],
+        restart_window=opts["restart_window"],
     )
     engine = Engine(spec.platform.docker.host)
     return Agent(
@@ -123,8 +137,20 @@ def _render_outcomes(outcomes: list[JobOutcome]) -> None:
             text = ", ".join(parts)
             for ref, detail in s["failing"].items():
                 text += f"; {ref}: {detail}"
+            edge = s.get("edge")
+            if edge and edge["status"] != "healthy":
+                text += f"; edge: {edge['detail']}"
+            if edge and edge["restarted"]:
+                text += f"; restarted the edge ({edge['container']})"
+            for ref, detail in s["routes_failing"].items():
+                if not (edge and edge["status"] != "healthy"):  # else the edge says it all
+                    text += f"; route to {ref}: {detail}"
             if s["restarted"]:
                 text += f"; restarted {', '.join(s['restarted'])}"
+            if s["alerts"]:
+                text += "; alerts: " + "; ".join(s["alerts"])
+            if s["restart_errors"]:
+                text += "; " + "; ".join(s["restart_errors"])
         elif o.job == "domains":
             text = f"{s['checked']} custom domains checked"
         elif o.job == "backups":

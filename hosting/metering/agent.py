@@ -21,7 +21,7 @@ from hosting.errors import HostingError
 from hosting.metering.alerts import check_alerts
 from hosting.metering.containers import ContainerReader
 from hosting.metering.engine import Engine, EngineUnreachable
-from hosting.metering.health import health_cycle
+from hosting.metering.health import RestartPolicy, health_cycle
 from hosting.metering.metrics import metrics_cycle
 from hosting.metering.storage import Credentials, storage_cycle
 from hosting.spec.models import Spec
@@ -42,7 +42,10 @@ class AgentConfig:
     snapshot_keep: int = 7
     access_logs: tuple[Path, ...] = ()
     edge_url: str = "https://127.0.0.1:443"
-    restart_after: int = 3
+    edge_container: str = ""  # "" → the stack's own, `<platform>_edge`
+    restart_after: int = 3  # failed probes in a row before a restart (an app's, or the edge's)
+    restart_limit: int = 3  # restarts of one deployment within restart_window, then an alert
+    restart_window: float = 900.0
 
 
 @dataclass
@@ -108,22 +111,36 @@ class Agent:
         return asdict(r)
 
     def _health(self) -> dict[str, Any]:
-        results = health_cycle(
+        report = health_cycle(
             self.store_path,
             self.engine,
             self.spec,
             edge_url=self.config.edge_url,
-            restart_after=self.config.restart_after,
+            edge_container=self.config.edge_container or None,
+            policy=RestartPolicy(
+                self.config.restart_after, self.config.restart_limit, self.config.restart_window
+            ),
         )
+        for a in report.alerts:  # one line each, for whoever watches the log
+            self.log("warning", "alert", kind=a.kind, tenant=a.tenant, message=a.message)
+        results = report.deployments
         counts: dict[str, int] = {}
         for r in results:
             counts[r.status] = counts.get(r.status, 0) + 1
-        restarted = [f"{r.tenant}/{r.deployment}" for r in results if r.restarted]
-        failing = {
-            f"{r.tenant}/{r.deployment}": r.detail for r in results if r.status == "unhealthy"
+        ref = "{0.tenant}/{0.deployment}".format
+        return {
+            "checked": len(results),
+            "statuses": counts,
+            "failing": {ref(r): r.detail for r in results if r.status == "unhealthy"},
+            "routes_failing": {
+                ref(r): r.route_detail for r in results if r.route_status == "unhealthy"
+            },
+            "restarted": [ref(r) for r in results if r.restarted],
+            "held": [ref(r) for r in results if r.held],
+            "edge": asdict(report.edge) if report.edge else None,
+            "alerts": [f"{a.kind}: {a.message}" for a in report.alerts],
+            "restart_errors": report.restart_errors,
         }
-        return {"checked": len(results), "statuses": counts, "failing": failing,
-                "restarted": restarted}  # fmt: skip
 
     def _storage(self) -> dict[str, Any]:
         r = storage_cycle(
@@ -219,7 +236,9 @@ class Agent:
             if not self._engine_down:
                 self.log("error", "docker_unreachable", job=job, error=exc.message, hint=exc.hint)
             self._engine_down = True
-            return JobOutcome(job, False, time.monotonic() - started, error=exc.message)
+            # Say it in the result too: with Docker gone, the health job restarted nothing.
+            nothing: dict[str, Any] = {"restarted": []} if job == "health" else {}
+            return JobOutcome(job, False, time.monotonic() - started, nothing, exc.message)
         except HostingError as exc:
             self.log("error", "job_failed", job=job, error=exc.message)
             return JobOutcome(job, False, time.monotonic() - started, error=exc.message)

@@ -1,5 +1,6 @@
 """Storage and bandwidth against the plan: the >= 90 % warning, the >= 100 % refusal of new
-deployments, and bandwidth overage, recorded as alerts when they first appear."""
+deployments, and bandwidth overage, recorded as alerts when they first appear. The health
+job records its own kinds here too: `edge_down` and `restart_loop`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from hosting.store import connect, transaction
 GB = 2**30
 WARNING_PERCENT = 90.0
 OK, WARNING, FULL, OVERAGE = "ok", "warning", "full", "overage"
+CRITICAL = "critical"
+EDGE_DOWN, RESTART_LOOP = "edge_down", "restart_loop"  # the health job's kinds
 
 # The latest measurement of each (deployment, storage type) holds until the next one.
 _LATEST = """
@@ -77,11 +80,11 @@ def storage_refusal(store_path: Path, spec: Spec, tenant_id: str) -> str | None:
 @dataclass(frozen=True)
 class Alert:
     tenant: str
-    kind: str  # storage | bandwidth
-    level: str  # warning | full | overage
+    kind: str  # storage | bandwidth | edge_down | restart_loop
+    level: str  # warning | full | overage | critical
     message: str
-    used: int  # bytes
-    limit: int  # bytes
+    used: int  # bytes; restart_loop: restarts in the window; edge_down: failed probes
+    limit: int  # bytes; restart_loop: the cap; edge_down: the failures before a restart
 
 
 def bandwidth_used(conn: duckdb.DuckDBPyConnection, tenant: str, start: date, end: date) -> int:
@@ -174,6 +177,31 @@ def check_alerts(store_path: Path, spec: Spec, *, today: date | None = None) -> 
                 )
                 recorded.append(a)
     return recorded
+
+
+def record_alert(
+    conn: duckdb.DuckDBPyConnection, alert: Alert, stamp: datetime, *, standing: bool = True
+) -> None:
+    """Record an alert and, when `standing`, the level it holds for its tenant and kind
+    (what `open_alerts` joins on) until `clear_alert`."""
+    conn.execute(
+        "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [str(uuid.uuid4()), alert.tenant, alert.kind, alert.level, alert.message,
+         alert.used, alert.limit, stamp],
+    )  # fmt: skip
+    if standing:
+        _set_level(conn, alert.tenant, alert.kind, alert.level, stamp)
+
+
+def clear_alert(conn: duckdb.DuckDBPyConnection, tenant: str, kind: str, stamp: datetime) -> None:
+    _set_level(conn, tenant, kind, OK, stamp)
+
+
+def _set_level(
+    conn: duckdb.DuckDBPyConnection, tenant: str, kind: str, level: str, stamp: datetime
+) -> None:
+    conn.execute("DELETE FROM alert_state WHERE tenant = ? AND kind = ?", [tenant, kind])
+    conn.execute("INSERT INTO alert_state VALUES (?, ?, ?, ?)", [tenant, kind, level, stamp])
 
 
 def _storage_message(level: str, percent: float, included_gb: int) -> str:

@@ -34,6 +34,12 @@ class Container:
     image_id: str
     size_rw: int | None
     mounts: tuple[dict[str, Any], ...]
+    addresses: tuple[tuple[str, str], ...] = ()  # (network, IPv4): where the host reaches it
+
+    def address_on(self, network: str) -> str | None:
+        """Its address on that network, else on any network it has one on, else None."""
+        found = dict(self.addresses)
+        return found.get(network) or next(iter(found.values()), None)
 
     @classmethod
     def from_listing(cls, item: dict[str, Any]) -> Container:
@@ -50,7 +56,17 @@ class Container:
             image_id=item.get("ImageID", ""),
             size_rw=item.get("SizeRw"),
             mounts=tuple(item.get("Mounts") or ()),
+            addresses=_addresses_of(item),
         )
+
+
+def _addresses_of(item: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    networks = (item.get("NetworkSettings") or {}).get("Networks") or {}
+    return tuple(
+        sorted(
+            (str(name), str(n["IPAddress"])) for name, n in networks.items() if n.get("IPAddress")
+        )
+    )
 
 
 def _health_of(status: str) -> str:
@@ -114,6 +130,11 @@ class Engine:
     def inspect(self, container_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", f"/containers/{container_id}/json")
         return result
+
+    def find(self, name: str) -> dict[str, Any] | None:
+        """A container's inspect by name or id, or None when there is no such container."""
+        found = self.request("GET", f"/containers/{quote(name, safe='')}/json", ok=(404,))
+        return found if isinstance(found, dict) and found.get("Id") else None
 
     def image_size(self, image_id: str) -> int:
         info = self.request("GET", f"/images/{quote(image_id, safe='')}/json")

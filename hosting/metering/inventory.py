@@ -37,11 +37,10 @@ def record_deployments(
     containers: Mapping[tuple[str, str], Sequence[Container]],
     health: Mapping[tuple[str, str], str],
     stamp: datetime,
+    edge_up: bool,
 ) -> None:
-    """Upsert every deployment of the file; forget the ones no longer in it."""
-    edge_up = any(
-        c.kind == "edge" and c.state == "running" for found in containers.values() for c in found
-    )
+    """Upsert every deployment of the file; forget the ones no longer in it. `edge_up`: this
+    platform's edge container runs (another platform's edge on the host does not count)."""
     rows = []
     for tid, tenant in spec.tenants.items():
         for did, dep in tenant.deployments.items():

@@ -75,3 +75,5 @@ def test_meter_once_with_docker_unreachable_exits_1_with_a_clear_error(tmp_path:
     assert "error: metrics: cannot reach the Docker engine" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert "metrics  failed" in proc.stdout and "storage  failed" in proc.stdout
+    health = next(line for line in proc.stdout.splitlines() if line.startswith("health "))
+    assert health.endswith("; health checked nothing and restarted nothing")
