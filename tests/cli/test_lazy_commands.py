@@ -77,9 +77,19 @@ def _help(code: str) -> str:
     return done.stdout
 
 
+# Every module loaded, and the help laid out by click's own Group, not by the lazy group.
+CLICKS_OWN = """
+import types, click
+from hosting.cli import cli, main
+cli.load_all()
+cli.format_commands = types.MethodType(click.Group.format_commands, cli)
+main(['--help'])
+"""
+
+
 def test_help_lists_every_command_with_its_modules_own_short_help() -> None:
     lazy = _help("from hosting.cli import main; main(['--help'])")
-    loaded = _help("from hosting.cli import cli, main; cli.load_all(); main(['--help'])")
+    loaded = _help(CLICKS_OWN)
     assert "validate " in lazy and "invoice " in lazy
     assert lazy == loaded
 
