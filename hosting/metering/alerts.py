@@ -128,15 +128,17 @@ def current_alerts(
 def standing_alerts(
     store_path: Path, spec: Spec, tenant: str, day: date | None = None
 ) -> list[Alert]:
-    """What `status` and `usage` show: the tenant's alerts that hold now (not `ok`)."""
+    """What `status` and `usage` show: the tenant's alerts that hold now (not `ok`), and a
+    restart_loop the health job raised that still stands."""
     if not store_path.exists():
         return []
     with connect(store_path, read_only=True) as conn:
         try:
             alerts = current_alerts(conn, spec, day or datetime.now(UTC).date(), [tenant])
+            loops = [a for a in open_alerts(conn, tenant) if a.kind == RESTART_LOOP]
         except duckdb.CatalogException:
             return []  # never migrated: nothing measured
-    return [a for a in alerts if a.level != OK]
+    return [a for a in alerts if a.level != OK] + loops
 
 
 def check_alerts(store_path: Path, spec: Spec, *, today: date | None = None) -> list[Alert]:

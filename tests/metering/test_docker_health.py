@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hosting.metering.agent import Agent, AgentConfig
+from hosting.metering.alerts import standing_alerts
 from hosting.metering.engine import Engine
 from hosting.metering.health import RestartPolicy, health_cycle
 from hosting.spec import load, names
@@ -155,6 +156,8 @@ def test_a_failing_health_path_is_restarted_at_most_3_times_then_alerted(
         assert (kind, level) == ("restart_loop", "critical")
         assert message.startswith(f"{tenant}/web: restarted 3 times in 15 min and still failing")
         assert "HTTP 404" in message
+        standing = [(a.kind, a.message) for a in standing_alerts(store, spec, tenant)]
+        assert standing == [("restart_loop", message)]  # what `status` shows
 
         # Healthy again clears the hold and the standing alert.
         docker("exec", name, "sh", "-c", "echo ok > /www/missing")
@@ -163,6 +166,7 @@ def test_a_failing_health_path_is_restarted_at_most_3_times_then_alerted(
         state = rows(store, "SELECT level FROM alert_state WHERE tenant = ? AND kind = ?",
                      [tenant, "restart_loop"])  # fmt: skip
         assert state == [("ok",)]
+        assert standing_alerts(store, spec, tenant) == []
         assert _started(name) == seen[-1]
     finally:
         remove([name])
