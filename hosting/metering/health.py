@@ -361,7 +361,8 @@ def _edge_turn(
 
 def _loop_alert(tenant: str, what: str, detail: str, restarts: int, policy: RestartPolicy) -> Alert:
     message = (
-        f"{what}: restarted {restarts} times in {_span(policy.window_s)} and still failing"
+        f"{what}: restarted {restarts} time{'s' if restarts != 1 else ''}"
+        f" in {_span(policy.window_s)} and still failing"
         f" ({detail}); no automatic restart until it is healthy again"
     )
     return Alert(tenant, RESTART_LOOP, CRITICAL, message, restarts, policy.limit)
