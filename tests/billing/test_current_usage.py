@@ -1,0 +1,108 @@
+"""`hosting usage TENANT` in process (real DuckDB files): why there is no running period, a
+tenant not synced yet, and today's usage counted up to now, not to midnight.
+
+Found by scripts/mutation (target `invoices`): these answers were only reached through the
+CLI's subprocess, where mutation testing does not look, or not at all. The clock is the one
+thing replaced: `current.utcnow` stands for "now", so that "today" is a day of our choosing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from hosting.billing import current, subscriptions
+from hosting.errors import BillingError
+from tests.billing.helpers import GIB, add_bandwidth, make_spec, tenant
+
+
+def test_before_its_first_period_the_tenant_is_told_when_it_starts(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    spec = make_spec({"acme": tenant("starter", date(2025, 7, 1))})
+    subscriptions.sync(db, spec, date(2025, 6, 1))
+    with pytest.raises(BillingError) as info:
+        current.usage(db, spec, "acme", date(2025, 6, 13))
+    assert info.value.message == (
+        "acme has no running billing period on 2025-06-13: its first billing period starts "
+        "on 2025-07-01"
+    )
+
+
+@pytest.mark.parametrize(("as_of", "said"), [(date(2025, 7, 1), "2025-07-01"), (None, "today")])
+def test_after_an_end_the_tenant_is_pointed_at_its_invoices(
+    tmp_path: Path, as_of: date | None, said: str
+) -> None:
+    db = tmp_path / "s.duckdb"
+    subscriptions.sync(db, make_spec({"acme": tenant("starter", date(2025, 6, 1))}),
+                       date(2025, 6, 1))  # fmt: skip
+    subscriptions.sync(db, make_spec({}), date(2025, 6, 13))
+    with pytest.raises(BillingError) as info:
+        current.usage(db, make_spec({}), "acme", as_of)
+    assert info.value.message == (
+        f"acme has no running billing period on {said}: its subscription has ended"
+    )
+    assert info.value.hint == "its invoices: `hosting invoice list --tenant acme`"
+
+
+def test_a_tenant_in_the_file_but_not_synced_shows_its_first_period(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    spec = make_spec({"acme": tenant("starter", date(2025, 6, 1))})
+    u = current.usage(db, spec, "acme", date(2025, 6, 10))
+    assert (u.tenant, u.as_of, u.period_start, u.period_end) == (
+        "acme",
+        date(2025, 6, 10),
+        date(2025, 6, 1),
+        date(2025, 7, 1),
+    )
+    assert (u.storage_included_gb, u.bandwidth_included_gb) == (10, 100)  # starter's
+    assert (u.base_cost, u.projected_cost) == (Decimal("9.99"), Decimal("9.99"))
+
+
+def test_the_base_cost_so_far_includes_a_yearly_terms_credit(tmp_path: Path) -> None:
+    # Pro yearly from 2024-02-01 (term to 2025-02-01: 366 days) → starter monthly on
+    # 2024-11-16. Nov 16 → Dec 16: starter 9.99 and a credit of 299.90 × 77/366 = 63.0937… →
+    # −63.09 for Nov 16 → Feb 1 (15 + 31 + 31 = 77 days): −53.10.
+    db = tmp_path / "s.duckdb"
+    subscriptions.sync(db, make_spec({"acme": tenant("pro", date(2024, 2, 1), "yearly")}),
+                       date(2024, 2, 1))  # fmt: skip
+    spec = make_spec({"acme": tenant("starter", date(2024, 2, 1))})
+    subscriptions.sync(db, spec, date(2024, 11, 16))
+    u = current.usage(db, spec, "acme", date(2024, 11, 20))
+    assert [(ln.kind, ln.amount) for ln in u.projected_lines] == [
+        ("base", Decimal("9.99")),
+        ("credit", Decimal("-63.09")),
+        ("storage", Decimal("0.00")),
+        ("bandwidth", Decimal("0.00")),
+    ]
+    assert u.base_cost == Decimal("-53.10")
+
+
+def test_today_counts_up_to_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Jun 1 → Jul 1 (30 days); now is Jun 10 12:00, 9.5 days in; 9 GiB so far: at that rate
+    # 9 × 30 / 9.5 = 540/19 = 28.42105263… GB by the period's end (to midnight it would be
+    # 10 days: 27).
+    db = tmp_path / "s.duckdb"
+    spec = make_spec({"acme": tenant("starter", date(2025, 6, 1))})
+    subscriptions.sync(db, spec, date(2025, 6, 1))
+    add_bandwidth(db, "acme", [(datetime(2025, 6, 2), 9 * GIB)])
+    monkeypatch.setattr(current, "utcnow", lambda: datetime(2025, 6, 10, 12))
+    u = current.usage(db, spec, "acme", date(2025, 6, 10))
+    assert u.bandwidth_gb == 9
+    assert u.projected_bandwidth_gb.quantize(Decimal("0.000001")) == Decimal("28.421053")
+
+
+def test_in_the_first_second_of_a_period_the_rate_is_over_one_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Now is exactly the period's start: usage so far covers one second, never zero. 1 GiB in
+    # that second: 1 × 30 days × 86,400 s = 2,592,000 GB by the period's end.
+    db = tmp_path / "s.duckdb"
+    spec = make_spec({"acme": tenant("starter", date(2025, 6, 1))})
+    subscriptions.sync(db, spec, date(2025, 6, 1))
+    add_bandwidth(db, "acme", [(datetime(2025, 6, 1), GIB)])
+    monkeypatch.setattr(current, "utcnow", lambda: datetime(2025, 6, 1))
+    u = current.usage(db, spec, "acme", date(2025, 6, 1))
+    assert (u.bandwidth_gb, u.projected_bandwidth_gb) == (1, 2_592_000)
