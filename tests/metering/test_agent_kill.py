@@ -90,8 +90,12 @@ def test_sigkill_mid_cycle_ten_times(docker_engine: str, tmp_path: Path) -> None
             counts.append(_check(store, tenant))
         assert counts == sorted(counts) and counts[-1] > counts[0]
         # A clean run after the kills resumes from the last committed reading.
+        log = state / "logs" / "agent.log"
+        before = log.read_text().count('"event": "metrics"')
         proc = _agent(spec, state)
-        time.sleep(1.5)
+        # SIGTERM once it is in its loop (its handlers set), not after a guessed time: under
+        # load a fixed 1.5 s arrived before the handlers and killed it with status -15.
+        wait_for(lambda: log.read_text().count('"event": "metrics"') > before, timeout=60)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         final = _check(store, tenant)
