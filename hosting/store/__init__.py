@@ -15,7 +15,7 @@ run them.
 A file that will not open or read back (truncated, corrupted, from a newer DuckDB or a newer
 hosting) is a `DamagedStoreError` naming the newest snapshot and the command that restores
 it; a full disk is its own error. Neither is waited for, and no damaged file is ever replaced
-by a new empty one (see `damage`).
+by a new empty one (see `damage`); nor is a missing one while snapshots of it exist.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 import duckdb
 
 from hosting.errors import StoreError
-from hosting.store import damage
+from hosting.store import damage, snapfiles
 from hosting.store.damage import BUSY_HINT, DamagedStoreError
 
 __all__ = ["BUSY_HINT", "DamagedStoreError", "connect", "migrate", "migrations", "transaction"]
@@ -208,6 +208,8 @@ def connect(
     with _gate(path, deadline):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists() and snapfiles.newest(path) is not None:
+                raise damage.missing(path)
             _ensure_migrated(path, deadline)
             conn = _open(path, read_only, deadline)
         except (duckdb.Error, OSError) as exc:

@@ -74,7 +74,7 @@ def disk_full(path: Path) -> StoreError:
     )
 
 
-def restore_hint(store_path: Path) -> str:
+def restore_hint(store_path: Path, *, aside: bool = True) -> str:
     """The way back: the newest snapshot and the exact command that restores it."""
     snap = snapfiles.newest(store_path)
     if snap is None:
@@ -83,16 +83,25 @@ def restore_hint(store_path: Path) -> str:
             "recovery: hosting will not replace it with an empty store"
         )
     state_dir = store_path.parent
+    command = f"`hosting --state-dir {state_dir} store restore {snap.name} --yes`"
+    kept = ", which keeps the damaged file aside" if aside else ""
     return (
         f"the newest snapshot is {snap.path} (taken {snap.taken:%Y-%m-%d %H:%M} UTC); restore "
-        f"it with `hosting --state-dir {state_dir} store restore {snap.name} --yes`, which "
-        "keeps the damaged file aside"
+        f"it with {command}{kept}"
     )
 
 
 def damaged(store_path: Path, why: str) -> DamagedStoreError:
     return DamagedStoreError(
         f"the store {store_path} cannot be read: {why}", restore_hint(store_path)
+    )
+
+
+def missing(store_path: Path) -> DamagedStoreError:
+    return DamagedStoreError(
+        f"the store {store_path} is missing, but snapshots of it exist; hosting will not start "
+        "an empty one in its place (its invoice numbers would start again at 1)",
+        restore_hint(store_path, aside=False),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import struct
 from pathlib import Path
 
 import duckdb
@@ -76,7 +77,30 @@ def test_the_error_says_when_there_is_no_snapshot_and_never_recreates_the_store(
     line = one_clean_error(hosting(root, "invoice", "list"))
     assert str(store) in line and "no snapshot" in line, line
     assert "not a valid DuckDB database file" in line, line
+    assert "another hosting process" not in line, line  # issue 19: it is damaged, not busy
     assert store.read_bytes() == b"\0" * 4096 * 3
+
+
+def _checksum(block: bytes) -> int:
+    """DuckDB's header checksum, written out here (not taken from the code under test)."""
+    mask, out = (1 << 64) - 1, 5381
+    for (word,) in struct.iter_unpack("<Q", block[: len(block) // 8 * 8]):
+        out ^= (word * 0xBF58476D1CE4E5B9) & mask
+    return out
+
+
+def test_a_store_written_by_a_newer_duckdb_is_named_as_such(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    store = _populated(root)
+    ok(hosting(root, "store", "snapshot"))
+    data = bytearray(store.read_bytes())
+    assert data[8:12] == b"DUCK"
+    struct.pack_into("<Q", data, 12, 1_000_000)  # the storage version of a far newer DuckDB
+    struct.pack_into("<Q", data, 0, _checksum(bytes(data[8:4096])))
+    store.write_bytes(bytes(data))
+    line = one_clean_error(hosting(root, "invoice", "list"))
+    assert "written by a newer DuckDB" in line and str(store) in line, line
+    assert "store restore hosting-" in line, line
 
 
 def test_a_store_from_a_newer_hosting_is_refused_with_the_way_back(tmp_path: Path) -> None:
@@ -142,3 +166,18 @@ def test_check_reports_a_gap_a_consumed_number_and_a_missing_migration(tmp_path:
     assert missing.returncode == 1
     assert f"not recorded: {MIGRATIONS[1]}" in missing.stdout, missing.stdout
     assert "migrations, invoice numbers" in missing.stderr
+
+
+def test_a_missing_store_with_snapshots_is_not_replaced_by_an_empty_one(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    store = _populated(root)
+    listed = ok(hosting(root, "invoice", "list"))
+    ok(hosting(root, "store", "snapshot"))
+    store.unlink()
+    for args in (("invoice", "list"), ("invoice", "run", "--as-of", "2026-04-20")):
+        line = one_clean_error(hosting(root, *args))
+        assert "is missing, but snapshots of it exist" in line, line
+        assert "store restore hosting-" in line, line
+        assert not store.exists(), "an empty store would number invoices from 1 again"
+    ok(hosting(root, "store", "restore", "latest", "--yes"))
+    assert ok(hosting(root, "invoice", "list")) == listed
