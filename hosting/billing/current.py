@@ -154,7 +154,7 @@ def active_subscription(
     day = check_as_of(as_of)
     with store.connect(store_path) as conn:
         history = load_history(conn, [tenant])
-        require_tenant(spec, history, tenant)
+        require_tenant(spec, conn, tenant)
         rows = history.get(tenant, [])
         recorded = bool(rows)
         if not rows and spec is not None:

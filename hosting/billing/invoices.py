@@ -161,7 +161,7 @@ def _run(
         sync_conn(conn, spec, None, only_new=True)
     history = load_history(conn, [tenant] if tenant else None)
     if tenant is not None:
-        require_tenant(spec, history, tenant)
+        require_tenant(spec, conn, tenant)
     invoiced = {
         (t, ps.date())
         for t, ps in conn.execute(

@@ -273,10 +273,15 @@ def sync(store_path: Path, spec: Spec, as_of: date | None = None) -> SyncResult:
     return SyncResult(day, changes)
 
 
-def require_tenant(spec: Spec | None, history: dict[str, list[HistoryRow]], tenant: str) -> None:
-    if (spec is not None and tenant in spec.tenants) or tenant in history:
+def require_tenant(spec: Spec | None, conn: duckdb.DuckDBPyConnection, tenant: str) -> None:
+    """Refuse a tenant neither in the file nor recorded; the hint lists both kinds (read from
+    the store: callers hold only the asked tenant's history, which names no other tenant)."""
+    if spec is not None and tenant in spec.tenants:
         return
-    known = sorted(set(spec.tenants if spec else ()) | set(history))
+    recorded = known_tenants(conn)
+    if tenant in recorded:
+        return
+    known = sorted(set(spec.tenants if spec else ()) | recorded)
     raise NotFoundError(
         f"unknown tenant `{tenant}`",
         f"tenants in the file or the billing history: {', '.join(known) or 'none'}",

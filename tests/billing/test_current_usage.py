@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hosting.billing import current, subscriptions
-from hosting.errors import BillingError
+from hosting.billing import current, invoices, subscriptions
+from hosting.errors import BillingError, NotFoundError
 from tests.billing.helpers import GIB, add_bandwidth, make_spec, tenant
 
 
@@ -106,3 +106,29 @@ def test_in_the_first_second_of_a_period_the_rate_is_over_one_second(
     monkeypatch.setattr(current, "utcnow", lambda: datetime(2025, 6, 1))
     u = current.usage(db, spec, "acme", date(2025, 6, 1))
     assert (u.bandwidth_gb, u.projected_bandwidth_gb) == (1, 2_592_000)
+
+
+def test_an_unknown_tenant_is_told_which_tenants_there_are(tmp_path: Path) -> None:
+    # globex is only in the billing history (gone from the file), acme only in the file.
+    db = tmp_path / "s.duckdb"
+    subscriptions.sync(db, make_spec({"globex": tenant("starter", date(2025, 6, 1))}),
+                       date(2025, 6, 1))  # fmt: skip
+    spec = make_spec({"acme": tenant("starter", date(2025, 6, 1))})
+    hints = []
+    for file in (spec, None):
+        with pytest.raises(NotFoundError) as info:
+            current.usage(db, file, "initech", date(2025, 6, 10))
+        assert info.value.message == "unknown tenant `initech`"
+        hints.append(info.value.hint)
+    with pytest.raises(NotFoundError) as empty:
+        current.usage(tmp_path / "empty.duckdb", None, "initech", date(2025, 6, 10))
+    hints.append(empty.value.hint)
+    assert hints == [
+        "tenants in the file or the billing history: acme, globex",
+        "tenants in the file or the billing history: globex",
+        "tenants in the file or the billing history: none",
+    ]
+    # `invoice run --tenant` refuses the same way.
+    with pytest.raises(NotFoundError) as run:
+        invoices.run(db, spec, date(2025, 6, 10), tenant="initech")
+    assert run.value.hint == hints[0]
