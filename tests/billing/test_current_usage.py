@@ -132,3 +132,37 @@ def test_an_unknown_tenant_is_told_which_tenants_there_are(tmp_path: Path) -> No
     with pytest.raises(NotFoundError) as run:
         invoices.run(db, spec, date(2025, 6, 10), tenant="initech")
     assert run.value.hint == hints[0]
+
+
+def test_the_active_subscription_shows_the_plan_limits_of_the_file(tmp_path: Path) -> None:
+    # SPEC's plan table, starter: 9.99/99.90, 10 GB, 100 GB, 3 DBs, 10 APIs, 10 sites,
+    # 1 CPU, 1024 MB, 100 MB/s, 100 Mbps.
+    db = tmp_path / "s.duckdb"
+    spec = make_spec({"acme": tenant("starter", date(2025, 6, 1))})
+    subscriptions.sync(db, spec, date(2025, 6, 1))
+    from_terms = {
+        "storage_gb": 10,
+        "bandwidth_gb": 100,
+        "price_monthly": Decimal("9.99"),
+        "price_yearly": Decimal("99.90"),
+    }
+    # Jul 1 is exactly the second period's first day.
+    sub = current.active_subscription(db, spec, "acme", date(2025, 7, 1))
+    assert (sub.status, sub.current_period_start, sub.current_period_end) == (
+        "active",
+        date(2025, 7, 1),
+        date(2025, 8, 1),
+    )
+    assert sub.limits == {
+        **from_terms,
+        "databases": 3,
+        "apis": 10,
+        "websites": 10,
+        "cpus": 1,
+        "memory_mb": 1024,
+        "disk_io_mbps": 100,
+        "network_mbps": 100,
+    }
+    # Without the file, or with a file that no longer has the tenant: what was recorded.
+    for file in (None, make_spec({})):
+        assert current.active_subscription(db, file, "acme", date(2025, 7, 1)).limits == from_terms
