@@ -166,3 +166,31 @@ def test_the_active_subscription_shows_the_plan_limits_of_the_file(tmp_path: Pat
     # Without the file, or with a file that no longer has the tenant: what was recorded.
     for file in (None, make_spec({})):
         assert current.active_subscription(db, file, "acme", date(2025, 7, 1)).limits == from_terms
+
+
+def test_the_active_subscription_is_the_recorded_history_or_else_the_files(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "s.duckdb"
+    subscriptions.sync(db, make_spec({"acme": tenant("starter", date(2025, 6, 1))}),
+                       date(2025, 6, 1))  # fmt: skip
+    # Both tenants in the file: acme now on pro (not synced yet), globex never synced.
+    spec = make_spec(
+        {"acme": tenant("pro", date(2025, 6, 1)), "globex": tenant("pro", date(2025, 6, 5))}
+    )
+    subscriptions.sync(db, make_spec({"acme": tenant("pro", date(2025, 6, 1))}),
+                       date(2025, 6, 15))  # fmt: skip
+    acme = current.active_subscription(db, spec, "acme", date(2025, 6, 20))
+    assert acme.subscription_id is not None and len(acme.subscription_id) == 36  # a uuid
+    assert acme.history == (
+        current.HistoryEntry(date(2025, 6, 1), "start", "starter", "monthly"),
+        current.HistoryEntry(date(2025, 6, 15), "change", "pro", "monthly"),
+    )
+    # Not recorded: shown as sync would start it, on its own `started`, with no id yet.
+    globex = current.active_subscription(db, spec, "globex", date(2025, 6, 20))
+    assert (globex.subscription_id, globex.started, globex.current_period_start) == (
+        None,
+        date(2025, 6, 5),
+        date(2025, 6, 5),
+    )
+    assert globex.history == (current.HistoryEntry(date(2025, 6, 5), "start", "pro", "monthly"),)
