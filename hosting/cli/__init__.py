@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Database connection settings (the password only with --show-secrets).",
     ),
     "destroy": ("deploy_commands", "Remove what apply made; volumes stay unless --delete-data."),
+    "diff": (
+        "deploy_commands",
+        "Drift: what changed on the engine since the last apply (state left unchanged).",
+    ),
     "domains": (
         "domain_commands",
         "Custom domains: DNS records to create, verification and certificate state.",

@@ -332,6 +332,43 @@ def refresh(app: App) -> None:
     click.echo(f"Refreshed: {len(result.steps)} resources differed from the recorded state.")
 
 
+@cli.command()
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when something drifted.")
+@json_option
+@pass_app
+def diff(app: App, detailed_exitcode: bool, as_json: bool) -> None:
+    """Drift: what changed on the engine since the last apply (state left unchanged)."""
+    result = _driver(app, live=False).drift()
+    rows = [
+        {
+            "resource": s.name,
+            "kind": s.kind,
+            "tenant": s.tenant,
+            "deployment": s.deployment,
+            "drift": DRIFT_WORDS.get(s.op, s.op),
+            "properties": list(s.diffs),
+        }
+        for s in result.steps
+    ]
+    if as_json:
+        echo_json({"format_version": 1, "drift": bool(rows), "resources": rows})
+    elif not rows:
+        click.echo("No drift: the engine matches the state of the last apply.")
+    else:
+        for r in rows:
+            props = f" ({', '.join(r['properties'])})" if r["properties"] else ""
+            click.echo(f"  {r['drift']:<8} {r['kind']:<9} {r['resource']}{props}")
+        click.echo(
+            f"{len(rows)} resources drifted; `hosting plan` shows what apply would do about it."
+        )
+    if detailed_exitcode and rows:
+        raise click.exceptions.Exit(2)
+
+
+# A refresh's own words: a resource it would delete from the state is gone from the engine.
+DRIFT_WORDS = {"delete": "gone", "update": "changed", "create": "appeared"}
+
+
 # -- status / credentials / logs -------------------------------------------------------------
 def _containers_of(spec: Spec, tenant: str, deployment: str) -> list[dict[str, Any]]:
     """The deployment's containers in replica order, by the rule `status` uses too: labelled

@@ -86,6 +86,7 @@ class Driver:
         self.passphrase = passphrase
         self.on_step = on_step
         self._stack_obj: Any = None
+        self._settings_used = ProgramSettings(databases={})
 
     # -- workspace ---------------------------------------------------------------------
     def _stack(self) -> Any:
@@ -149,6 +150,7 @@ class Driver:
         )
         for container in desired_containers(self.spec, settings).every_container():
             write_host_files(container)
+        self._settings_used = settings
         return settings
 
     def _prepared(self, *, persist: bool) -> Any:
@@ -267,9 +269,14 @@ class Driver:
             collector,
         )
         outputs = {k: v.value for k, v in res.outputs.items()}
+        runtime.enforce_pids_limits(self.spec, self._pids_limits(self._settings_used))
         edge_links.join_all(self.spec)
         self.load_edge()
         return Result(collector.changes(), outputs, collector.diagnostics)
+
+    def _pids_limits(self, settings: ProgramSettings) -> dict[str, int]:
+        desired = desired_containers(self.spec, settings)
+        return {c.name: c.pids_limit for c in desired.every_container()}
 
     def destroy(self, *, delete_data: bool = False) -> Result:
         stack = self._prepared(persist=False)
@@ -286,6 +293,14 @@ class Driver:
         stack = self._prepared(persist=False)
         collector = Collector(self.on_step)
         self._run(lambda out: stack.refresh(on_event=collector, on_output=out), collector)
+        return Result(collector.changes(), diagnostics=collector.diagnostics)
+
+    def drift(self) -> Result:
+        """What a refresh would write back: resources changed or removed on the engine since
+        the last apply, read without changing the state (`pulumi refresh --preview-only`)."""
+        stack = self._prepared(persist=False)
+        collector = Collector()
+        self._run(lambda out: stack.preview_refresh(on_event=collector, on_output=out), collector)
         return Result(collector.changes(), diagnostics=collector.diagnostics)
 
     def outputs(self) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""Read-only look at what runs on the Docker engine, by the labels every container carries.
+"""A look at what runs on the Docker engine, by the labels every container carries.
 
-`status`, `credentials` (fallback) and `logs` use this: they need no Pulumi engine.
+`status`, `credentials` (fallback) and `logs` use this: they need no Pulumi engine. Apply
+uses it for the one setting the docker provider cannot make: the pids limit.
 """
 
 from __future__ import annotations
@@ -139,3 +140,21 @@ def remove_volumes(spec: Spec) -> list[str]:
     if ours:
         docker(spec, "volume", "rm", *ours)
     return ours
+
+
+def enforce_pids_limits(spec: Spec, limits: dict[str, int]) -> list[str]:
+    """Set each named container's pids cgroup limit where it differs (`docker update`, the
+    Engine API's update endpoint): the docker provider has no such argument. A container
+    keeps it across restarts; one the engine replaced gets it at the next apply's end.
+    Returns the containers updated."""
+    running = containers(spec)
+    stale = [
+        name
+        for name, limit in sorted(limits.items())
+        if name in running and running[name]["HostConfig"].get("PidsLimit") != limit
+    ]
+    for limit in sorted({limits[n] for n in stale}):
+        docker(
+            spec, "update", "--pids-limit", str(limit), *[n for n in stale if limits[n] == limit]
+        )
+    return stale

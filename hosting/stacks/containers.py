@@ -9,10 +9,12 @@ Limits and what they cover:
 - memory: `memory` with `memory_swap` equal to it, so a container cannot swap past its plan;
   the kernel OOM-kills a container that allocates past it.
 - CPU: `cpus` (CFS quota), the plan's cores.
-- processes: pulumi_docker has no pids limit, so each container gets an `nproc` ulimit. It
-  caps processes per UID inside the user namespace (the container's user is counted across
-  all containers running as the same host UID) and does not bind a root process that holds
-  CAP_SYS_RESOURCE or CAP_SYS_ADMIN; every container drops all capabilities, so it binds.
+- processes: a pids cgroup limit per container (`pids_limit`). pulumi_docker cannot say it,
+  so apply sets it through the Engine API's update right after the engine's up
+  (`hosting.provider.runtime.enforce_pids_limits`); `docker_run_args` sets it at create. The
+  `nproc` ulimit stays as a second fence, but it is no limit on its own: the kernel exempts
+  uid 0 of the host's user namespace from RLIMIT_NPROC whatever its capabilities, and it
+  counts a UID's processes across every container running as that UID.
 - disk IO: pulumi_docker exposes no blkio settings, so the plan's disk IO limit is not set on
   containers (the README says so); `docker_run_args` does not set it either, to stay identical.
 """
@@ -29,6 +31,7 @@ from hosting.spec.models import Limits
 LOG_MAX_SIZE = "10m"
 LOG_MAX_FILE = "3"
 NPROC_LIMIT = 512
+PIDS_LIMIT = 512  # per container: a fork bomb stops here, not at the host's pid_max
 NOFILE_LIMIT = 8192  # within the hard limit of constrained hosts (a higher one fails to start)
 POSTGRES_PORT = 5432
 # The upstream postgres image's entrypoint chowns the data directory and drops to the postgres
@@ -95,6 +98,7 @@ class ContainerSpec:
     cap_drop: tuple[str, ...] = ("ALL",)
     security_opts: tuple[str, ...] = ("no-new-privileges:true",)
     nproc: int = NPROC_LIMIT
+    pids_limit: int = PIDS_LIMIT
     nofile: int = NOFILE_LIMIT
     restart: str = "unless-stopped"
     health: Health | None = None
@@ -133,6 +137,7 @@ class ContainerSpec:
             args += ["--security-opt", opt]
         args += ["--memory", f"{self.memory_mb}m", "--memory-swap", f"{self.memory_mb}m"]
         args += ["--cpus", f"{self.cpus:g}"]
+        args += ["--pids-limit", str(self.pids_limit)]
         args += ["--ulimit", f"nproc={self.nproc}:{self.nproc}"]
         args += ["--ulimit", f"nofile={self.nofile}:{self.nofile}"]
         args += ["--log-driver", "json-file"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -79,3 +80,18 @@ class Engine:
             docker("network", "rm", n, check=False)
         for v in self.volumes:
             docker("volume", "rm", "-f", v, check=False)
+
+
+def pids_max(container_id: str) -> str:
+    """The container's pids.max, read from its cgroup on the host (v1 or v2, either driver)."""
+    candidates = [
+        f"/sys/fs/cgroup/pids/docker/{container_id}/pids.max",
+        f"/sys/fs/cgroup/pids/system.slice/docker-{container_id}.scope/pids.max",
+        f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/pids.max",
+        f"/sys/fs/cgroup/docker/{container_id}/pids.max",
+    ]
+    for path in candidates:
+        if os.path.exists(path):
+            with open(path) as f:
+                return f.read().strip()
+    raise AssertionError(f"no pids cgroup found for {container_id[:12]} in {candidates}")

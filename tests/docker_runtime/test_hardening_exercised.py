@@ -17,9 +17,9 @@ from dataclasses import replace
 
 import pytest
 
-from hosting.stacks.containers import NPROC_LIMIT, ContainerSpec
+from hosting.stacks.containers import PIDS_LIMIT, ContainerSpec
 from tests.docker_runtime.conftest import World
-from tests.docker_runtime.runtime import docker
+from tests.docker_runtime.runtime import docker, pids_max
 
 pytestmark = pytest.mark.docker
 
@@ -80,19 +80,14 @@ def test_tmp_is_writable_but_refuses_to_exec(running: str) -> None:
     assert os.strerror(errno.EACCES) in out.stderr, out.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no working process limit: the kernel exempts uid 0 of the host's user namespace"
-    " from RLIMIT_NPROC (`nproc`), whatever its capabilities, and the app runs as root;"
-    " pulumi_docker has no pids limit. Fix in hosting/stacks, then drop this mark.",
-)
 def test_forking_past_the_process_limit_fails(world: World) -> None:
     """The app's own spec with only the command changed: start sleepers until fork fails.
 
-    `nproc` counts the user's processes on the whole host, so the count reached is the limit
-    less what that user already runs; it must stop below the limit, with EAGAIN. Every step
-    after the failure is a shell builtin (no fork is possible then) and the container is removed
-    at once. The loop stops by itself at twice the limit.
+    The pids cgroup counts the container's own processes (the shell and the subshell
+    included), so fork fails with EAGAIN just short of the limit, whatever else runs on the
+    host; the cgroup's own file says the limit. Every step after the failure is a shell
+    builtin (no fork is possible then) and the container is removed at once. The loop stops
+    by itself at twice the limit.
     """
     base = app(world)
     forks = replace(
@@ -104,7 +99,7 @@ def test_forking_past_the_process_limit_fails(world: World) -> None:
         command=(
             "sh",
             "-c",
-            f"( i=0; while [ $i -lt {2 * NPROC_LIMIT} ]; do sleep 300 & i=$((i + 1));"
+            f"( i=0; while [ $i -lt {2 * PIDS_LIMIT} ]; do sleep 300 & i=$((i + 1));"
             " echo $i >/tmp/n; done )"
             " 2>/tmp/err; kill -9 -1; read n </tmp/n; read err </tmp/err;"
             ' echo "started=$n"; echo "error=$err"',
@@ -112,6 +107,7 @@ def test_forking_past_the_process_limit_fails(world: World) -> None:
     )
     world.engine.start(forks)
     try:
+        assert pids_max(world.engine.inspect(forks.name)["Id"]) == str(PIDS_LIMIT)
         deadline = time.monotonic() + 120
         while world.engine.inspect(forks.name)["State"]["Running"]:
             assert time.monotonic() < deadline, "the fork loop did not stop"
@@ -120,7 +116,7 @@ def test_forking_past_the_process_limit_fails(world: World) -> None:
     finally:
         docker("rm", "-f", forks.name, check=False)
     lines = dict(line.split("=", 1) for line in logs.splitlines())
-    assert 0 < int(lines["started"]) < NPROC_LIMIT, logs
+    assert PIDS_LIMIT - 5 <= int(lines["started"]) < PIDS_LIMIT, logs
     assert f"can't fork: {os.strerror(errno.EAGAIN)}" in lines["error"], logs
 
 

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 import pytest
 
 from hosting.spec import names
+from hosting.stacks.containers import PIDS_LIMIT
+from tests.docker_runtime.runtime import pids_max
 from tests.engine.conftest import (
     PLATFORM,
     Project,
@@ -152,6 +154,8 @@ def test_apply_starts_everything_hardened_healthy_and_reachable(lifecycle: Proje
         assert info["HostConfig"]["CapDrop"] == ["ALL"], name
         assert "no-new-privileges:true" in info["HostConfig"]["SecurityOpt"], name
         assert info["Config"]["Labels"]["hosting.tenant"] == "acme", name
+        # The docker provider cannot set it: apply does, and the kernel's cgroup says so.
+        assert pids_max(info["Id"]) == str(PIDS_LIMIT), name
         wait_healthy(name)
     ctx = edge_root_ca(lifecycle.platform, lifecycle.folder)
     assert https_get(ctx, host("site", "web")) == (200, "ok\n")
@@ -218,9 +222,18 @@ def test_an_image_change_replaces_only_the_sites_containers_with_no_failed_reque
         subprocess.run(["docker", "rmi", "-f", image], capture_output=True)
 
 
-def test_drift_is_seen_by_refresh_and_plan_and_healed_by_apply(lifecycle: Project) -> None:
+def test_drift_is_seen_by_diff_refresh_and_plan_and_healed_by_apply(lifecycle: Project) -> None:
+    clean = lifecycle.run("diff", "--detailed-exitcode")
+    assert clean.returncode == 0, clean.stderr
+    assert "No drift" in clean.stdout
     gone = container(lifecycle, "site", 1)
     subprocess.run(["docker", "rm", "-f", gone], check=True, capture_output=True)
+    drift = lifecycle.run("diff", "--json", "--detailed-exitcode")
+    assert drift.returncode == 2, drift.stderr
+    found = json.loads(drift.stdout)["resources"]
+    assert {"resource": "acme_site_1", "drift": "gone"}.items() <= found[0].items(), found
+    assert len(found) == 1
+    assert lifecycle.run("diff", "--detailed-exitcode").returncode == 2  # diff changed no state
     code, plan = lifecycle.plan()
     assert code == 2
     assert ("site", "acme_site_1", "create") in changes(plan)["acme"]
