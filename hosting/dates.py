@@ -7,7 +7,7 @@ date may not be after today: usage, plan changes and invoices after today are no
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from hosting.errors import UsageError
 
@@ -65,3 +65,21 @@ def parse_since(text: str) -> str:
             "e.g. 10m, 2h, 1h30m, 2026-11-05 or 2026-11-05T10:00:00Z",
         ) from None
     return text
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def since_time(text: str, now: datetime | None = None) -> datetime:
+    """A `--since` value, read by parse_since's rules, as a UTC time: a duration counts back
+    from `now`, a day is its midnight UTC, a time without an offset is UTC."""
+    parse_since(text)
+    now = now or datetime.now(UTC)
+    if _DURATION.fullmatch(text):
+        parts = _DURATION_PART.findall(text)
+        return now - timedelta(seconds=sum(float(n) * _SECONDS[unit] for n, unit in parts))
+    if _UNIX_TIME.fullmatch(text):
+        return datetime.fromtimestamp(float(text), UTC)
+    when = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -115,3 +115,7 @@ class MeteringError(HostingError):
 
 class SecretError(HostingError):
     """A secret could not be resolved (missing env var or file, missing passphrase)."""
+
+
+class AuditError(HostingError):
+    """The audit log cannot be written or continued: state-changing commands are refused."""

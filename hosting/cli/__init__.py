@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "deploy_commands",
         "Make the spec real; refuses when a tenant is over a plan limit or at ≥ 100% storage.",
     ),
+    "audit": (
+        "audit_commands",
+        "The audit log: who ran which state-changing command, when, and with what result.",
+    ),
     "backup": (
         "backup_commands",
         "PostgreSQL backups of database deployments (STATE_DIR/backups/).",
@@ -188,7 +192,32 @@ def cli(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: runs the CLI and turns every outcome into one exit code."""
+    """Entry point: runs the CLI and turns every outcome into one exit code. A state-changing
+    command (hosting.cli.auditing.AUDITED) is recorded in the audit log with that outcome."""
+    from hosting.cli import auditing
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        invocation = auditing.begin(cli, args)
+    except HostingError as exc:  # the log cannot take the entry: the command does not run
+        auditing.report(exc)
+        sys.exit(exc.exit_code)
+    try:
+        _run(args)
+    except SystemExit as done:
+        if invocation is None:
+            raise
+        code = done.code if isinstance(done.code, int) else EXIT_ERROR if done.code else EXIT_OK
+        try:
+            # _run exits from inside its `except` blocks: the error it reported is the context.
+            auditing.finish(invocation, code, done.__context__)
+        except HostingError as exc:
+            auditing.report(exc)
+            sys.exit(code or exc.exit_code)
+        raise
+
+
+def _run(argv: list[str]) -> None:
     try:
         code = cli.main(args=argv, prog_name="hosting", standalone_mode=False)
     except HostingError as exc:
