@@ -7,25 +7,24 @@ completion does it), so only the command module that is about to run anyway gets
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import os
-import pwd
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
-from click.shell_completion import _resolve_context
 
-from hosting.audit import log
 from hosting.cli.context import App
 from hosting.errors import HostingError
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+# Every command runs through begin(): what only an audited command needs (hashing, the log,
+# click's resolver) is imported once it is known to be one, so `--help` stays fast.
 
 Params = Mapping[str, Any]
 
@@ -58,20 +57,25 @@ REMOVED = "[removed]"
 _ACTOR_MAX = 200
 
 
-@dataclass
 class Invocation:
     """An audited command about to run."""
 
-    command: str
-    args: dict[str, Any]
-    spec: dict[str, Any]
-    state_dir: Path
-    started: datetime
+    def __init__(
+        self, command: str, args: dict[str, Any], spec: dict[str, Any], state_dir: Path
+    ) -> None:
+        from datetime import UTC, datetime
+
+        self.command, self.args, self.spec, self.state_dir = command, args, spec, state_dir
+        self.started = datetime.now(UTC)
 
 
 def begin(group: click.Group, argv: list[str]) -> Invocation | None:
     """The invocation to record, or None when `argv` names no audited command (or asks only
     for help). An AuditError when the log cannot take the entry: the command must not run."""
+    if not {path[0] for path in AUDITED} & set(argv):  # no audited command is named
+        return None
+    from click.shell_completion import _resolve_context
+
     try:
         ctx = _resolve_context(group, {}, "hosting", list(argv))
     except Exception:  # resolution never fails on bad input; the real run reports anything else
@@ -84,6 +88,10 @@ def begin(group: click.Group, argv: list[str]) -> Invocation | None:
     wants = AUDITED.get(path)
     if wants is None or not wants(ctx.params) or any(_asks_help(c) for c in chain):
         return None
+    import errno
+
+    from hosting.audit import log
+
     root = chain[0].params
     app = App(file=root.get("file") or "hosting.yaml", state_dir_option=root.get("state_dir"))
     try:
@@ -102,12 +110,15 @@ def begin(group: click.Group, argv: list[str]) -> Invocation | None:
         args=args,
         spec=_file(app.file_path),
         state_dir=state_dir,
-        started=datetime.now(UTC),
     )
 
 
 def finish(inv: Invocation, exit_code: int, error: BaseException | None) -> None:
     """Record the outcome. Raises AuditError when the entry could not be written."""
+    from datetime import UTC, datetime
+
+    from hosting.audit import log
+
     fields = {
         "time": _stamp(datetime.now(UTC)),
         "started": _stamp(inv.started),
@@ -125,6 +136,8 @@ def finish(inv: Invocation, exit_code: int, error: BaseException | None) -> None
 def who() -> dict[str, Any]:
     """The OS user (from the password database, not the environment), the login name when it
     differs (sudo), and $HOSTING_ACTOR, which CI sets to the person or job behind the run."""
+    import pwd
+
     uid = os.getuid()
     try:
         user = pwd.getpwuid(uid).pw_name
@@ -181,6 +194,8 @@ def _plain(value: Any) -> Any:
 
 def _file(path: Path) -> dict[str, Any]:
     """A file by absolute path and the sha256 of its bytes now (None when it cannot be read)."""
+    import hashlib
+
     digest: str | None
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
