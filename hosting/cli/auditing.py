@@ -95,7 +95,7 @@ def begin(group: click.Group, argv: list[str]) -> Invocation | None:
     root = chain[0].params
     app = App(file=root.get("file") or "hosting.yaml", state_dir_option=root.get("state_dir"))
     try:
-        state_dir = app.state_dir
+        state_dir = app.state_dir.absolute()  # the command may change directory
         file = log.path_in(state_dir)
         if not os.access(file if file.exists() else state_dir, os.W_OK):
             raise PermissionError(errno.EACCES, "not writable", str(file))
