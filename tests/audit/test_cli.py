@@ -143,3 +143,26 @@ def test_no_secret_value_reaches_the_audit_log(tmp_path: Path) -> None:
     assert len(path.read_bytes().splitlines()) == 3  # the runs were recorded
     assert SECRET.encode() not in path.read_bytes()
     assert SECRET not in hosting(tmp_path, "audit", "--json").stdout
+
+
+def test_apply_destroy_and_credentials_are_recorded_when_they_fail_early(tmp_path: Path) -> None:
+    """Failures before the engine is asked anything: the entries show the hook covers these
+    commands by path (a real apply is tested against the engine)."""
+    _write_spec(tmp_path)
+    runs = [
+        ("apply", "--tenant", "nosuch"),
+        ("destroy", "--yes", "--tenant", "nosuch"),
+        ("credentials", "acme/shop", "--show-secrets"),
+        ("credentials", "acme/shop"),  # without the password: not recorded
+    ]
+    for args in runs:
+        assert hosting(tmp_path, *args).returncode == 1
+    found = entries(tmp_path)
+    assert [e["what"] for e in found] == [
+        {"command": "apply", "args": {"tenant": "nosuch"}},
+        {"command": "destroy", "args": {"yes": True, "tenant": "nosuch"}},
+        {"command": "credentials", "args": {"ref": "acme/shop", "show_secrets": True}},
+    ]
+    assert [(e["result"]["status"], e["result"]["exit_code"]) for e in found] == [("error", 1)] * 3
+    assert found[2]["result"]["message"] == "`acme/shop` is a web deployment, not a database"
+    assert SECRET.encode() not in (tmp_path / ".hosting" / "audit.jsonl").read_bytes()
