@@ -194,3 +194,21 @@ def test_the_active_subscription_is_the_recorded_history_or_else_the_files(
         date(2025, 6, 5),
     )
     assert globex.history == (current.HistoryEntry(date(2025, 6, 5), "start", "pro", "monthly"),)
+
+
+def test_the_active_subscription_is_as_of_the_day_asked(tmp_path: Path) -> None:
+    # starter from Jun 1, pro from Jul 15, ended Aug 20.
+    db = tmp_path / "s.duckdb"
+    for plan, day in (("starter", date(2025, 6, 1)), ("pro", date(2025, 7, 15))):
+        subscriptions.sync(db, make_spec({"acme": tenant(plan, date(2025, 6, 1))}), day)
+    subscriptions.sync(db, make_spec({}), date(2025, 8, 20))
+    june = current.active_subscription(db, None, "acme", date(2025, 6, 20))
+    assert (june.status, june.plan, june.billing_cycle, june.started, june.anchor) == (
+        "active",
+        "starter",
+        "monthly",
+        date(2025, 6, 1),
+        date(2025, 6, 1),
+    )
+    ended = current.active_subscription(db, None, "acme", date(2025, 9, 1))
+    assert (ended.status, ended.plan, ended.current_period_start) == ("ended", "pro", None)
