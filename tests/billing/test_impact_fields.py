@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from hosting.billing.impact import CostImpact, cost_impact, monthly_cost_impact
+from hosting.billing.impact import CostImpact, cost_impact, monthly_cost_impact, plan_impacts
 from hosting.billing.pricing import Line
 from hosting.billing.schedule import HistoryRow, Terms
+from tests.billing.helpers import make_spec, tenant
 
 D = date
 STARTER_M = Terms("starter", "monthly", Decimal("9.99"), Decimal("99.90"), 10, 100)
@@ -170,3 +172,15 @@ def test_moving_to_yearly_starts_a_term_with_no_credit() -> None:
     assert (got.old_base, got.new_base, got.delta) == (Decimal("9.99"), Decimal("105.06"),
                                                        Decimal("95.07"))  # fmt: skip
     assert got.note == "a new yearly term starts on 2025-02-05"
+
+
+def test_without_a_store_every_tenant_of_the_file_starts(tmp_path: Path) -> None:
+    spec = make_spec({"acme": tenant("starter", date(2025, 3, 5))})
+    (got,) = plan_impacts(tmp_path / "never-created.duckdb", spec, D(2025, 3, 20))
+    assert (got.tenant, got.change, got.effective, got.new_base) == (
+        "acme",
+        "start",
+        D(2025, 3, 5),
+        Decimal("9.99"),
+    )
+    assert not (tmp_path / "never-created.duckdb").exists()  # a preview creates nothing
