@@ -96,11 +96,22 @@ class Engine:
         return http.client.HTTPConnection(self._url.hostname or "localhost", self._url.port, t)
 
     def request(
-        self, method: str, path: str, *, timeout: float | None = None, ok: tuple[int, ...] = ()
+        self,
+        method: str,
+        path: str,
+        *,
+        timeout: float | None = None,
+        ok: tuple[int, ...] = (),
+        body: Any = None,
     ) -> Any:
         conn = self._connection(timeout)
+        headers = {"Host": "docker"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
         try:
-            conn.request(method, API + path, headers={"Host": "docker"})
+            conn.request(method, API + path, body=payload, headers=headers)
             resp = conn.getresponse()
             body = resp.read()
         except (OSError, http.client.HTTPException) as exc:

@@ -147,6 +147,7 @@ class Driver:
             base_dir=self.base_dir,
             verified_domains=verified_domains(self.spec, self.state_dir),
             host_cpus=runtime.engine_cpus(self.spec),
+            io_device=runtime.io_device(self.spec),
         )
         for container in desired_containers(self.spec, settings).every_container():
             write_host_files(container)

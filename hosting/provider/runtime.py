@@ -142,19 +142,36 @@ def remove_volumes(spec: Spec) -> list[str]:
     return ours
 
 
-def enforce_pids_limits(spec: Spec, limits: dict[str, int]) -> list[str]:
-    """Set each named container's pids cgroup limit where it differs (`docker update`, the
-    Engine API's update endpoint): the docker provider has no such argument. A container
-    keeps it across restarts; one the engine replaced gets it at the next apply's end.
-    Returns the containers updated."""
-    running = containers(spec)
-    stale = [
-        name
-        for name, limit in sorted(limits.items())
-        if name in running and running[name]["HostConfig"].get("PidsLimit") != limit
-    ]
-    for limit in sorted({limits[n] for n in stale}):
-        docker(
-            spec, "update", "--pids-limit", str(limit), *[n for n in stale if limits[n] == limit]
-        )
-    return stale
+def enforce_pids_limits(spec: Spec, wanted: dict[str, int]) -> list[str]:
+    """Set each named container's pids cgroup limit where it differs, through the Engine
+    API's update endpoint: the docker provider has no such argument. A container keeps it
+    across restarts; one the engine replaced gets it at the end of the same apply. Returns
+    the containers updated."""
+    from hosting.errors import HostingError
+    from hosting.metering.engine import Engine
+
+    engine = Engine(spec.platform.docker.host)
+    try:
+        updated = []
+        for name, limit in sorted(wanted.items()):
+            found = engine.find(name)
+            if found is None or (found.get("HostConfig") or {}).get("PidsLimit") == limit:
+                continue
+            engine.request("POST", f"/containers/{found['Id']}/update", body={"PidsLimit": limit})
+            updated.append(name)
+        return updated
+    except HostingError as exc:
+        raise ProviderError(
+            f"could not set the process limit: {exc.message}",
+            "the containers run without it until the next apply succeeds",
+        ) from None
+
+
+def io_device(spec: Spec) -> str | None:
+    """The block device behind the engine's data root, where disk IO limits apply; None for
+    a remote engine, whose disks this machine cannot see."""
+    from hosting.provider.blockdev import device_of
+
+    if not spec.platform.docker.host.startswith("unix://"):
+        return None
+    return device_of(docker(spec, "info", "-f", "{{.DockerRootDir}}").strip())

@@ -14,7 +14,7 @@ from hosting.spec import names
 from hosting.spec.models import ApiDeployment, WebDeployment
 from hosting.stacks import build_context
 from hosting.stacks.containers import ContainerSpec, labels
-from hosting.stacks.docker_args import container_args
+from hosting.stacks.docker_args import container_args, io_throttle
 
 PKG = "hosting:stacks"
 # Logical names join ids with "_": ids are DNS labels (no "_"), so tenant `a-b` + deployment
@@ -108,7 +108,9 @@ class App(pulumi.ComponentResource):
                 ),
                 # Names collide, so a replacement must delete first; the edge's try_duration
                 # holds requests meanwhile (see hosting/edge/caddy.py).
-                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+                opts=pulumi.ResourceOptions(
+                    parent=self, delete_before_replace=True, transforms=io_throttle(cspec)
+                ),
             )
             for i, cspec in enumerate(replicas)
         ]
@@ -147,7 +149,10 @@ class Database(pulumi.ComponentResource):
                     container, image_id=self.image.image_id, network_ids=_network_ids([network])
                 ),
                 opts=pulumi.ResourceOptions(
-                    parent=self, delete_before_replace=True, depends_on=[self.volume]
+                    parent=self,
+                    delete_before_replace=True,
+                    depends_on=[self.volume],
+                    transforms=io_throttle(container),
                 ),
             )
         # no register_outputs({}): nothing to publish, and one RPC less per component

@@ -15,8 +15,11 @@ Limits and what they cover:
   `nproc` ulimit stays as a second fence, but it is no limit on its own: the kernel exempts
   uid 0 of the host's user namespace from RLIMIT_NPROC whatever its capabilities, and it
   counts a UID's processes across every container running as that UID.
-- disk IO: pulumi_docker exposes no blkio settings, so the plan's disk IO limit is not set on
-  containers (the README says so); `docker_run_args` does not set it either, to stay identical.
+- disk IO: the plan's MB/s (`disk_io_mbps`), read and write, on the block device that backs
+  Docker's data root (images, container layers and volumes alike). The docker plugin has
+  `deviceReadBps`/`deviceWriteBps` but pulumi_docker 5.1's Python classes do not, so the
+  program adds them with a resource transform (`hosting.stacks.docker_args.io_throttle`);
+  the Engine API cannot update them on a running container.
 """
 
 from __future__ import annotations
@@ -99,6 +102,8 @@ class ContainerSpec:
     security_opts: tuple[str, ...] = ("no-new-privileges:true",)
     nproc: int = NPROC_LIMIT
     pids_limit: int = PIDS_LIMIT
+    disk_io_mbps: int | None = None  # read and write, each; None: unthrottled (the edge)
+    io_device: str | None = None  # the block device it applies to (ProgramSettings.io_device)
     nofile: int = NOFILE_LIMIT
     restart: str = "unless-stopped"
     health: Health | None = None
@@ -115,10 +120,13 @@ class ContainerSpec:
     def memory_bytes(self) -> int:
         return self.memory_mb * 1024 * 1024
 
-    def docker_run_args(self, *, env: Mapping[str, str] | None = None) -> list[str]:
+    def docker_run_args(
+        self, *, env: Mapping[str, str] | None = None, io_device: str | None = None
+    ) -> list[str]:
         """`docker create` arguments for the same container (the image and command last).
 
         Only the first network is attached here; `docker network connect` adds the others.
+        `io_device` is the block device the disk IO limit applies to (see blockdev).
         """
         args = ["--name", self.name, "--restart", self.restart]
         for k, v in sorted(self.labels.items()):
@@ -138,6 +146,10 @@ class ContainerSpec:
         args += ["--memory", f"{self.memory_mb}m", "--memory-swap", f"{self.memory_mb}m"]
         args += ["--cpus", f"{self.cpus:g}"]
         args += ["--pids-limit", str(self.pids_limit)]
+        device = io_device or self.io_device
+        if self.disk_io_mbps is not None and device is not None:
+            rate = f"{device}:{self.disk_io_mbps}mb"
+            args += ["--device-read-bps", rate, "--device-write-bps", rate]
         args += ["--ulimit", f"nproc={self.nproc}:{self.nproc}"]
         args += ["--ulimit", f"nofile={self.nofile}:{self.nofile}"]
         args += ["--log-driver", "json-file"]
@@ -218,6 +230,7 @@ def app_container(
     health_timeout_s: int = 5,
     health_retries: int = 3,
     command: tuple[str, ...] | None = None,
+    io_device: str | None = None,
 ) -> ContainerSpec:
     """One replica of a web or API deployment: on its tenant's network only, nothing published."""
     name = names.container_name(platform, tenant, deployment, replica)
@@ -229,6 +242,8 @@ def app_container(
         kind=kind,
         memory_mb=limits.memory_mb,
         cpus=limits.cpus,
+        disk_io_mbps=limits.disk_io_mbps,
+        io_device=io_device,
         env={**env, "PORT": str(port)},
         secret_env=secret_env,
         command=command,
@@ -254,6 +269,7 @@ def database_container(
     password: str,
     host_port: int,
     bind_ip: str,
+    io_device: str | None = None,
 ) -> ContainerSpec:
     """PostgreSQL on a named volume, on its tenant's network, published on bind_ip only."""
     name = names.container_name(platform, tenant, deployment, 0)
@@ -265,6 +281,8 @@ def database_container(
         kind="database",
         memory_mb=limits.memory_mb,
         cpus=limits.cpus,
+        disk_io_mbps=limits.disk_io_mbps,
+        io_device=io_device,
         env={
             "POSTGRES_USER": user,
             "POSTGRES_PASSWORD": password,

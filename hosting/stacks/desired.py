@@ -62,6 +62,7 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
                         password=access.password,
                         host_port=access.port,
                         bind_ip=str(spec.platform.database_bind),
+                        io_device=settings.io_device,
                     )
                 )
                 continue
@@ -95,6 +96,7 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
                     health_timeout_s=dep.health.timeout_s,
                     health_retries=dep.health.retries,
                     command=tuple(dep.command) if dep.command else None,
+                    io_device=settings.io_device,
                 )
                 for replica in range(dep.replicas)
             ]

@@ -108,3 +108,19 @@ def canonical_cpus(cpus: float) -> str:
     if text.count("0") == 9:  # the provider's own test for a "round" value
         return f"{whole}.{frac // 100_000_000}"
     return text.rstrip("0")
+
+
+def io_throttle(spec: ContainerSpec) -> list[pulumi.ResourceTransform]:
+    """The disk IO limit, as a transform: the docker plugin takes `deviceReadBps` and
+    `deviceWriteBps`, pulumi_docker 5.1's Python classes have no such arguments, and the
+    Engine API cannot update them on a running container. Nothing when there is no limit or
+    no local device to name."""
+    if spec.disk_io_mbps is None or spec.io_device is None:
+        return []
+    rule = [{"path": spec.io_device, "rate": spec.disk_io_mbps * 1024 * 1024}]
+
+    def throttle(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult:
+        props = {**args.props, "deviceReadBps": rule, "deviceWriteBps": rule}
+        return pulumi.ResourceTransformResult(props=props, opts=args.opts)
+
+    return [throttle]

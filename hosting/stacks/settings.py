@@ -39,6 +39,8 @@ class ProgramSettings:
     # The Docker engine refuses a CPU limit above its own cores: a plan's 4 cores on a 2-core
     # host are held to 2 (all of them), which is what the plan grants there anyway.
     host_cpus: float | None = None
+    # The block device behind Docker's data root: disk IO limits name it (None: not set).
+    io_device: str | None = None
 
 
 def database_keys(spec: Spec) -> list[str]:

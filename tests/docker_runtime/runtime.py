@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from hosting.provider.blockdev import device_of
 from hosting.stacks.containers import ContainerSpec, write_host_files
 
 
@@ -35,6 +36,8 @@ class Engine:
         self.containers: list[str] = []
         self.networks: list[str] = []
         self.volumes: list[str] = []
+        # Where disk IO limits apply, as apply finds it (hosting.provider.blockdev).
+        self.io_device = device_of(docker("info", "-f", "{{.DockerRootDir}}").strip())
 
     def network(self, name: str, labels: Mapping[str, str]) -> None:
         label_args = [a for k, v in labels.items() for a in ("--label", f"{k}={v}")]
@@ -48,7 +51,7 @@ class Engine:
                 docker("volume", "create", *label_args, m.source)
                 self.volumes.append(m.source)
         self.containers.append(spec.name)
-        docker("create", *spec.docker_run_args(env=env))
+        docker("create", *spec.docker_run_args(env=env, io_device=self.io_device))
         for net in spec.networks[1:]:
             alias_args = [a for al in net.aliases for a in ("--alias", al)]
             docker("network", "connect", *alias_args, net.network, spec.name)

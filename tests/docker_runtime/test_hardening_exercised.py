@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import pytest
 
-from hosting.stacks.containers import PIDS_LIMIT, ContainerSpec
+from hosting.stacks.containers import PIDS_LIMIT, ContainerSpec, Mount
 from tests.docker_runtime.conftest import World
 from tests.docker_runtime.runtime import docker, pids_max
 
@@ -133,3 +133,47 @@ def test_the_same_attempts_succeed_without_the_hardening(world: World) -> None:
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
+
+
+IO_MBPS = 20  # below any disk CI runs on, so the throttle, not the disk, sets the pace
+IO_MB = 3 * IO_MBPS  # three seconds' worth at the limit
+
+
+def test_disk_io_is_throttled_to_the_limit_both_ways(world: World) -> None:
+    """The app's spec on a volume, with its disk IO limit set to IO_MBPS: direct (uncached)
+    writes and reads both take IO_MB / IO_MBPS seconds within 15 %, timed inside the
+    container by /proc/uptime (busybox's date has whole seconds only). The same run without
+    the limit is at least twice as fast, so the limit is what was measured."""
+    assert world.engine.io_device is not None, "Docker's data root is on no local block device"
+    volume = app(world).name + "_io"
+    timed = (
+        "t() { read up _ </proc/uptime; echo $up; }; t;"
+        f" dd if=/dev/zero of=/data/f bs=1M count={IO_MB} oflag=direct 2>/dev/null; t;"
+        " dd if=/data/f of=/dev/null bs=1M iflag=direct 2>/dev/null; t"
+    )
+
+    def run(limit: int | None) -> tuple[float, float]:
+        spec = replace(
+            app(world),
+            name=volume + ("_limited" if limit else "_free"),
+            networks=(),
+            health=None,
+            restart="no",
+            disk_io_mbps=limit,
+            mounts=(Mount("/data", volume),),
+            command=("sh", "-c", timed),
+        )
+        world.engine.start(spec)
+        deadline = time.monotonic() + 120
+        while world.engine.inspect(spec.name)["State"]["Running"]:
+            assert time.monotonic() < deadline, "the IO run did not finish"
+            time.sleep(0.2)
+        start, written, read = (float(x) for x in docker("logs", spec.name).split())
+        return written - start, read - written
+
+    write_s, read_s = run(IO_MBPS)
+    expected = IO_MB / IO_MBPS
+    assert abs(write_s - expected) <= 0.15 * expected, (write_s, expected)
+    assert abs(read_s - expected) <= 0.15 * expected, (read_s, expected)
+    free_write, free_read = run(None)
+    assert free_write < write_s / 2 and free_read < read_s / 2, (free_write, free_read)

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 
 import pytest
 
+import hosting
+from hosting.provider.blockdev import device_of
 from hosting.spec import names
 from hosting.stacks.containers import PIDS_LIMIT
 from tests.docker_runtime.runtime import pids_max
@@ -148,14 +150,20 @@ def test_apply_starts_everything_hardened_healthy_and_reachable(lifecycle: Proje
     assert "Applied:" in out.stdout
     apps = [container(lifecycle, "site", i) for i in (0, 1)] + [container(lifecycle, "api")]
     db = container(lifecycle, "main")
+    spec = hosting.load(lifecycle.folder / "hosting.yaml")
+    disk_mbps = spec.limits_of(spec.tenants["acme"]).disk_io_mbps
+    io_device = device_of(docker_root())
     for name in [*apps, db]:
         info = inspect(name)
         assert info["HostConfig"]["ReadonlyRootfs"] is True, name
         assert info["HostConfig"]["CapDrop"] == ["ALL"], name
         assert "no-new-privileges:true" in info["HostConfig"]["SecurityOpt"], name
         assert info["Config"]["Labels"]["hosting.tenant"] == "acme", name
-        # The docker provider cannot set it: apply does, and the kernel's cgroup says so.
+        # The docker provider cannot set these: apply does, and the kernel's cgroup says so.
         assert pids_max(info["Id"]) == str(PIDS_LIMIT), name
+        throttle = [{"Path": io_device, "Rate": disk_mbps * 1024 * 1024}]
+        assert info["HostConfig"]["BlkioDeviceWriteBps"] == throttle, name
+        assert info["HostConfig"]["BlkioDeviceReadBps"] == throttle, name
         wait_healthy(name)
     ctx = edge_root_ca(lifecycle.platform, lifecycle.folder)
     assert https_get(ctx, host("site", "web")) == (200, "ok\n")
@@ -259,3 +267,10 @@ def test_destroy_keeps_data_volumes_and_delete_data_removes_them(lifecycle: Proj
     assert docker_names("container", lifecycle.platform) == []
     assert docker_names("volume", lifecycle.platform) == []
     assert docker_names("network", lifecycle.platform) == []
+
+
+def docker_root() -> str:
+    out = subprocess.run(
+        ["docker", "info", "-f", "{{.DockerRootDir}}"], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
