@@ -3,6 +3,7 @@ and refuses, changing nothing, when the file, a secret or the stack moved on."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 
@@ -74,6 +75,17 @@ def test_plan_out_then_apply_applies_exactly_the_plan(saved: Project) -> None:
     assert f"Applied: {sum(summary.values())} resources changed." in out.stdout
     assert "GREETING=one" in inspect(saved, "site")[1]
     assert saved.plan()[0] == 0  # the database included: its password was fixed at plan time
+    # The audit log records the apply of that file, by its hash, as it ended.
+    [entry] = [
+        e
+        for e in json.loads(saved.ok("audit", "--json").stdout)["entries"]
+        if e["what"]["command"] == "apply"
+    ]
+    assert entry["result"]["status"] == "ok"
+    digest = hashlib.sha256((saved.folder / "p1.bin").read_bytes()).hexdigest()
+    assert entry["what"]["args"]["plan_file"]["sha256"] == digest
+    assert TOKEN not in json.dumps(entry)
+    assert saved.ok("audit", "verify").returncode == 0
 
 
 def test_an_edit_after_the_plan_is_refused_and_nothing_changes(saved: Project) -> None:
