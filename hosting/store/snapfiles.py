@@ -12,7 +12,6 @@ No DuckDB here: the store's error messages use this module to name the newest sn
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -98,14 +97,6 @@ def recorded_sha256(snapshot: Path) -> str | None:
     if name != snapshot.name or len(digest) != 64:
         return None
     return digest
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def prune(store_path: Path, keep: int) -> list[str]:

@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 import duckdb
 
+from hosting.backups.files import fsync_dir
 from hosting.errors import NotFoundError, StoreError, UsageError
 from hosting.store import _file_lock, _gate, connect, damage, snapfiles
 from hosting.store.snapfiles import Snapshot
@@ -113,7 +114,7 @@ def take(store_path: Path, *, keep: int = snapfiles.DEFAULT_KEEP) -> TakenSnapsh
             sha256 = _copy(source, partial)
             _write_checksum(final, sha256)
             partial.replace(final)
-            snapfiles.fsync_dir(folder)
+            fsync_dir(folder)
         except OSError as exc:
             partial.unlink(missing_ok=True)
             if not final.exists():
@@ -228,7 +229,7 @@ def restore(store_path: Path, snapshot: str, *, confirmed: bool) -> RestorePlan:
                 if wal.exists():  # its log belongs to the old file, never to the snapshot
                     wal.replace(p.aside.with_name(p.aside.name + ".wal"))
             partial.replace(store_path)
-            snapfiles.fsync_dir(store_path.parent)
+            fsync_dir(store_path.parent)
         except OSError as exc:
             if damage.is_disk_full(exc):
                 raise damage.disk_full(store_path) from None
