@@ -181,6 +181,7 @@ def test_the_active_subscription_is_the_recorded_history_or_else_the_files(
     subscriptions.sync(db, make_spec({"acme": tenant("pro", date(2025, 6, 1))}),
                        date(2025, 6, 15))  # fmt: skip
     acme = current.active_subscription(db, spec, "acme", date(2025, 6, 20))
+    assert acme.tenant == "acme"
     assert acme.subscription_id is not None and len(acme.subscription_id) == 36  # a uuid
     assert acme.history == (
         current.HistoryEntry(date(2025, 6, 1), "start", "starter", "monthly"),

@@ -66,3 +66,25 @@ def test_each_refusal_says_what_and_what_to_do(tmp_path: Path) -> None:
     assert refusal(invoices.list_invoices, tmp_path / "empty.duckdb", "initech")[2] == (
         "tenants with a billing history: none yet"
     )
+    assert refusal(invoices.list_invoices, db, None, "settled") == (
+        UsageError,
+        "unknown status `settled`",
+        "use one of pending, paid, failed, refunded",
+    )
+
+
+def test_list_filters_by_tenant_and_status_together(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    spec = make_spec(
+        {"acme": tenant("starter", date(2025, 1, 1)), "globex": tenant("pro", date(2025, 1, 1))}
+    )
+    created = invoices.run(db, spec, date(2025, 3, 1)).created
+    mine = [i for i in created if i.tenant == "acme"]
+    invoices.mark(db, mine[1].invoice_number, "paid")
+    invoices.mark(db, next(i for i in created if i.tenant == "globex").invoice_number, "paid")
+    found = invoices.list_invoices(db, "acme", "paid")
+    assert [i.invoice_number for i in found] == [mine[1].invoice_number]
+    assert len(invoices.list_invoices(db, None, "paid")) == 2
+    assert refusal(invoices.list_invoices, db, "initech")[2] == (
+        "tenants with a billing history: acme, globex"
+    )
