@@ -105,7 +105,7 @@ def test_in_the_first_second_of_a_period_the_rate_is_over_one_second(
     add_bandwidth(db, "acme", [(datetime(2025, 6, 1), GIB)])
     monkeypatch.setattr(current, "utcnow", lambda: datetime(2025, 6, 1))
     u = current.usage(db, spec, "acme", date(2025, 6, 1))
-    assert (u.bandwidth_gb, u.projected_bandwidth_gb) == (1, 2_592_000)
+    assert (u.bandwidth_gb, u.projected_bandwidth_gb) == (Decimal(1), Decimal(2_592_000))
 
 
 def test_an_unknown_tenant_is_told_which_tenants_there_are(tmp_path: Path) -> None:
