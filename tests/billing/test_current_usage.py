@@ -213,3 +213,18 @@ def test_the_active_subscription_is_as_of_the_day_asked(tmp_path: Path) -> None:
     )
     ended = current.active_subscription(db, None, "acme", date(2025, 9, 1))
     assert (ended.status, ended.plan, ended.current_period_start) == ("ended", "pro", None)
+
+
+def test_a_subscription_started_and_ended_the_same_day_has_no_plan(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    subscriptions.sync(db, make_spec({"acme": tenant("starter", date(2025, 6, 1))}),
+                       date(2025, 6, 1))  # fmt: skip
+    subscriptions.sync(db, make_spec({}), date(2025, 6, 1))
+    sub = current.active_subscription(db, None, "acme", date(2025, 6, 5))
+    assert (sub.status, sub.plan, sub.billing_cycle, sub.started, sub.anchor) == (
+        "ended",
+        None,
+        None,
+        None,
+        None,
+    )
