@@ -34,7 +34,10 @@ STATIC_ROOT = "/srv/static"
 ADMIN_SOCKET_NAME = "admin.sock"
 ACCESS_LOG_NAME = "access.log"
 ACCESS_LOGGER = "edge"  # Caddy names the logger http.log.access.<this>
-TRY_DURATION = "10s"  # how long a request waits for a healthy replica before failing
+# How long a request waits for a healthy replica before failing. A replacement stops the old
+# container (up to its 10 s grace), starts the new one and waits for the next active health
+# check (up to 5 s): 10 s was too short on a busy host, where CI saw requests time out.
+TRY_DURATION = "30s"
 
 
 @dataclass(frozen=True)

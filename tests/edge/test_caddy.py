@@ -121,7 +121,7 @@ def test_replicas_are_load_balanced_with_health_checks(spec: Spec) -> None:
     assert [u["dial"] for u in records[0]["upstreams"]] == [
         f"demo_umbrella_records_{i}:8080" for i in range(3)
     ]
-    assert records[0]["load_balancing"]["try_duration"] == "10s"
+    assert records[0]["load_balancing"]["try_duration"] == "30s"
     assert records[0]["health_checks"]["active"]["uri"] == "/"
     shop = next(p for p in proxies if p["upstreams"][0]["dial"].startswith("demo_acme_shop_"))
     assert shop["health_checks"]["active"]["uri"] == "/healthz"

@@ -185,7 +185,9 @@ def https_get(ctx: ssl.SSLContext, host: str, path: str = "/", port: int = 443) 
     """GET https://host/path from the edge on loopback, the certificate checked for `host`."""
     # HTTP/1.0: the body arrives whole, never chunked
     request = f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n"
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    # Longer than the edge holds a request during a replacement (TRY_DURATION): a request it
+    # answers late is not a failed one.
+    raw = socket.create_connection(("127.0.0.1", port), timeout=40)
     with ctx.wrap_socket(raw, server_hostname=host) as tls:
         tls.sendall(request.encode())
         data = b""
