@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hosting.backups.files import STALE_PARTIAL_S
+
 FOLDER, PREFIX, SUFFIX, CHECKSUM, PARTIAL = "_store", "hosting-", ".duckdb", ".sha256", ".partial"
 DEFAULT_KEEP = 7  # a week of daily snapshots
-STALE_PARTIAL_S = 6 * 3600  # a partial this old belongs to a run that died
 
 
 @dataclass(frozen=True)
