@@ -1,4 +1,4 @@
-"""The DER reader against certificates made by openssl, checked against openssl's own view."""
+"""The certificate reader against certificates made by openssl, checked against openssl's own view."""
 
 from __future__ import annotations
 
@@ -76,3 +76,13 @@ def test_storage_layout_and_states(tmp_path: Path) -> None:
     later = certificate_status(domain, caddy_data=tmp_path, now=datetime(2100, 1, 1, tzinfo=UTC))
     assert later.state == "expired"
     assert certificate_status("none.example.test", caddy_data=tmp_path).state == "pending"
+
+
+def test_a_bundle_gives_every_certificate_leaf_first(tmp_path: Path) -> None:
+    leaf = _openssl_cert(tmp_path, "leaf.example.test", ["leaf.example.test"], 5, "rsa:2048")
+    ca = _openssl_cert(tmp_path, "Some Test CA", [], 50, "rsa:2048")
+    bundle = leaf.read_bytes() + ca.read_bytes()
+    names = [parse_der(der).subject_cn for der in pem_certificates(bundle)]
+    assert names == ["leaf.example.test", "Some Test CA"]
+    assert parse_der(pem_certificates(ca.read_bytes())[0]).dns_names == ()
+    assert pem_certificates(b"no certificate here") == []
