@@ -32,6 +32,9 @@ _MODEL_AT: list[tuple[tuple[str, ...], type[BaseModel] | None]] = [
     (("platform", "docker"), models.Docker),
     (("platform", "images"), models.Images),
     (("platform", "dns"), models.Dns),
+    (("platform", "payments"), models.Payments),
+    (("platform", "payments", "api_key"), models.SecretRef),
+    (("platform", "payments", "webhook_secret"), models.SecretRef),
     (("plans", "*"), models.Plan),
     (("plans", "*", "limits"), models.Limits),
     (("tenants", "*"), models.Tenant),
@@ -41,6 +44,12 @@ _MODEL_AT: list[tuple[tuple[str, ...], type[BaseModel] | None]] = [
     (("tenants", "*", "deployments", "*", "health"), models.Health),
     (("tenants", "*", "deployments", "*", "secrets", "*"), models.SecretRef),
 ]
+
+# Platform fields that hold a secret reference: a literal there is a secret in the file.
+_SECRET_FIELDS = {
+    ("platform", "payments", "api_key"),
+    ("platform", "payments", "webhook_secret"),
+}
 
 
 def load(path: str | Path) -> Spec:
@@ -166,7 +175,9 @@ def _explain(err: Any, data: Any) -> tuple[Path_, str, bool]:
         return path, f"`{_short(given)}` is not valid: {_LABEL_HELP}", False
     if kind == "value_error":
         return path, str(ctx.get("error", err["msg"])), False
-    if kind in ("model_type", "dict_type", "model_attributes_type") and "secrets" in path[:-1]:
+    if kind in ("model_type", "dict_type", "model_attributes_type") and (
+        "secrets" in path[:-1] or path in _SECRET_FIELDS
+    ):
         return (
             path,
             (

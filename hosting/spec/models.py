@@ -153,6 +153,7 @@ class Platform(_Model):
     )
     images: Images = Field(default_factory=Images)
     dns: Dns = Field(default_factory=Dns)
+    payments: Payments | None = None
 
     @field_validator("domain")
     @classmethod
@@ -185,6 +186,35 @@ class Build(_Model):
     context: str
     dockerfile: str = "Dockerfile"
     args: dict[str, str] = Field(default_factory=dict)
+
+
+class Payments(_Model):
+    """The payment provider invoices are collected through (issue 15): Stripe, with its API
+    key and webhook signing secret only from env or a file."""
+
+    provider: Literal["stripe"]
+    api_key: SecretRef
+    webhook_secret: SecretRef
+    api_base: str = Field(
+        default="https://api.stripe.com",
+        description="Stripe's API address; http:// only on loopback (e.g. stripe-mock)",
+    )
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, v: str) -> str:
+        from urllib.parse import urlparse
+
+        url = urlparse(v)
+        loopback = url.hostname in ("127.0.0.1", "::1", "localhost")
+        if url.scheme == "https" and url.hostname:
+            return v.rstrip("/")
+        if url.scheme == "http" and loopback:
+            return v.rstrip("/")
+        raise ValueError(
+            f"`{v}` is not a Stripe API address: use https://HOST, or http:// on loopback "
+            "only (the API key must not cross a network in clear)"
+        )
 
 
 class Health(_Model):

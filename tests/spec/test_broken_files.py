@@ -57,7 +57,11 @@ def test_broken_file(name: str) -> None:
 
 
 def test_secret_values_never_echoed() -> None:
-    for name, value in (("plaintext_secret_env", "hunter2"), ("inline_secret", "abc123")):
+    for name, value in (
+        ("plaintext_secret_env", "hunter2"),
+        ("inline_secret", "abc123"),
+        ("payments_literal_api_key", "sk_live_51HxSecretValue"),
+    ):
         result = run_hosting("-f", f"{name}.yaml", "validate", cwd=BROKEN)
         assert result.returncode == 1
         assert value not in result.stderr
