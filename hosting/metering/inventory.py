@@ -52,7 +52,7 @@ def record_deployments(
             else:
                 static, port, domains = dep.static is not None, dep.port, list(dep.domains)
                 config = {
-                    "source": dep.source,
+                    "source": dep.origin,
                     "image": dep.image,
                     "build": dep.build.context if dep.build else None,
                     "static": dep.static,

@@ -123,6 +123,34 @@ class Images(_Model):
     postgres: str = "postgres:15-alpine"
 
 
+def _versions_in(value: Any) -> Any:
+    # `20:` and `3.11:` are numbers to YAML; a version is a name, so keep what was written.
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items()}
+    return value
+
+
+class Runtimes(_Model):
+    """Base images of source builds, by language and version; the first one listed is the
+    version a deployment gets when its `runtime` names none."""
+
+    node: dict[str, str] = Field(
+        default_factory=lambda: {"20": "node:20-bookworm-slim"}, min_length=1
+    )
+    python: dict[str, str] = Field(
+        default_factory=lambda: {"3.11": "python:3.11-slim-bookworm"}, min_length=1
+    )
+
+    @field_validator("node", "python", mode="before")
+    @classmethod
+    def _keys(cls, v: Any) -> Any:
+        return _versions_in(v)
+
+    def image(self, language: str, version: str | None) -> str:
+        table: dict[str, str] = getattr(self, language)
+        return table[version] if version is not None else next(iter(table.values()))
+
+
 class Dns(_Model):
     nameservers: list[str] = Field(default_factory=list)
 
@@ -152,7 +180,10 @@ class Platform(_Model):
         "127.0.0.1"
     )
     images: Images = Field(default_factory=Images)
+    runtimes: Runtimes = Field(default_factory=Runtimes)
     dns: Dns = Field(default_factory=Dns)
+    billing: Billing | None = None
+    smtp: Smtp | None = None
     payments: Payments | None = None
 
     @field_validator("domain")
@@ -179,6 +210,56 @@ class SecretRef(_Model):
     def _one_source(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
             raise ValueError("give exactly one of `env: NAME` or `file: path`")
+        return self
+
+
+class Billing(_Model):
+    """The seller on every invoice (issue 15), and its terms."""
+
+    legal_name: str = Field(min_length=1, max_length=200)
+    address: str = Field(min_length=1, description="postal address; several lines with `|`")
+    tax_id: str | None = Field(default=None, min_length=1, max_length=64)
+    payment_terms_days: int = Field(
+        default=14, ge=0, le=365, description="due date = issue date + this many days"
+    )
+    footer: str | None = Field(default=None, max_length=1000)
+    suspend_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=365,
+        description="suspend a tenant this many days after an unpaid invoice's due date "
+        "(null: never)",
+    )
+
+
+def _check_sender(value: str) -> str:
+    from email.utils import parseaddr
+
+    _, address = parseaddr(value)
+    if not address or not EMAIL_RE.match(address):
+        raise ValueError(f"`{value}` is not an email address (e.g. Billing <billing@example.com>)")
+    return value
+
+
+class Smtp(_Model):
+    """The mail server invoices are sent through; credentials only from env or a file."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    from_: str = Field(alias="from", description="the sender, e.g. Billing <billing@example.com>")
+    starttls: bool = True
+    username: SecretRef | None = None
+    password: SecretRef | None = None
+
+    @field_validator("from_")
+    @classmethod
+    def _from(cls, v: str) -> str:
+        return _check_sender(v)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Smtp:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("give both `username` and `password`, or neither")
         return self
 
 
@@ -215,6 +296,32 @@ class Payments(_Model):
             f"`{v}` is not a Stripe API address: use https://HOST, or http:// on loopback "
             "only (the API key must not cross a network in clear)"
         )
+
+
+class Runtime(_Model):
+    """Which language (and version, from `platform.runtimes`) builds a `source:` deployment."""
+
+    node: str | None = None
+    python: str | None = None
+
+    @field_validator("node", "python", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+    @model_validator(mode="after")
+    def _one_language(self) -> Runtime:
+        if (self.node is None) == (self.python is None):
+            raise ValueError('give exactly one of `node: "VERSION"` or `python: "VERSION"`')
+        return self
+
+    @property
+    def language(self) -> str:
+        return "node" if self.node is not None else "python"
+
+    @property
+    def version(self) -> str:
+        return self.node if self.node is not None else str(self.python)
 
 
 class Health(_Model):
@@ -254,6 +361,10 @@ def _stringify_env(value: Any) -> Any:
 class _App(_Model):
     image: str | None = None
     build: Build | None = None
+    source: str | None = Field(
+        default=None, description="a folder built without a Dockerfile (Node or Python)"
+    )
+    runtime: Runtime | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     replicas: int = Field(default=1, ge=1, le=100)
     command: list[str] | None = None
@@ -284,8 +395,13 @@ class _App(_Model):
         return v
 
     @property
-    def source(self) -> str:
-        return "image" if self.image else "build" if self.build else "static"
+    def origin(self) -> str:
+        """Where the app comes from: image, build, source or static."""
+        return "image" if self.image else "build" if self.build else "source" if self.source else ""
+
+
+# A source build's app listens here unless `port` says otherwise (it gets PORT in its env).
+SOURCE_PORT = 8080
 
 
 class _HasStatic(_App):
@@ -293,24 +409,26 @@ class _HasStatic(_App):
 
     @model_validator(mode="after")
     def _one_source(self) -> _HasStatic:
-        given = [n for n in ("image", "build", "static") if getattr(self, n) is not None]
+        given = [n for n in ("image", "build", "source", "static") if getattr(self, n) is not None]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of `image`, `build` or `static`"
+                "give exactly one of `image`, `build`, `source` or `static`"
                 + (f" (found {', '.join(given)})" if given else "")
             )
+        if self.runtime is not None and self.source is None:
+            raise ValueError("`runtime` is for `source`: the others bring their own runtime")
         if self.static is not None:
             if self.port is not None:
                 raise ValueError("`port` is for image or build; a static site has no container")
             if self.replicas != 1:
                 raise ValueError("`replicas` is for image or build; the edge serves static files")
-        elif self.port is None:
+        elif self.port is None and self.source is None:
             raise ValueError("`port` is required: the port the app listens on")
         return self
 
     @property
-    def source(self) -> str:
-        return "static" if self.static is not None else super().source
+    def origin(self) -> str:
+        return "static" if self.static is not None else super().origin
 
 
 class WebDeployment(_HasStatic):
@@ -339,6 +457,17 @@ class Tenant(_Model):
     billing_cycle: Literal["monthly", "yearly"] = "monthly"
     started: date
     limits: Limits | None = None
+    billing_address: str | None = Field(
+        default=None, min_length=1, description="shown on invoices; several lines with `|`"
+    )
+    tax_id: str | None = Field(default=None, min_length=1, max_length=64)
+    tax_rate: Decimal | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        decimal_places=4,
+        description="percent, charged on the invoice's net as its own line (none: no tax)",
+    )
     deployments: dict[Label, Deployment] = Field(default_factory=dict)
 
     @field_validator("email")

@@ -21,13 +21,14 @@ from hosting.spec.models import (
     ApiDeployment,
     DatabaseDeployment,
     Plan,
+    Runtimes,
     Spec,
     WebDeployment,
     check_domain,
 )
 
 KINDS = ("web", "api", "database")
-M = TypeVar("M", Plan, Acme)
+M = TypeVar("M", Plan, Acme, Runtimes)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Parts:
     # platform.domain and platform.acme, each None when absent or invalid itself
     domain: str | None
     acme: Acme | None
+    runtimes: Runtimes | None  # platform.runtimes, or its defaults; None when invalid itself
     plans: dict[str, Plan]  # the plans that are valid
     plan_names: frozenset[str]  # every plan of the catalog and the file, valid or not
     tenants: dict[str, TenantPart]
@@ -63,6 +65,7 @@ def of_spec(spec: Spec, plan_names: frozenset[str] = frozenset()) -> Parts:
     return Parts(
         domain=spec.platform.domain,
         acme=spec.platform.acme,
+        runtimes=spec.platform.runtimes,
         plans=dict(spec.plans),
         plan_names=frozenset(spec.plans) | plan_names,
         tenants={
@@ -98,6 +101,7 @@ def of_data(data: Any, plan_names: frozenset[str] = frozenset()) -> Parts:
     return Parts(
         domain=_domain(platform.get("domain")),
         acme=_valid(Acme, platform.get("acme")),
+        runtimes=_valid(Runtimes, platform.get("runtimes") or {}),
         plans=plans,
         plan_names=frozenset(str(n) for n in _mapping(data.get("plans"))) | plan_names,
         tenants=tenants,

@@ -26,7 +26,8 @@ _NOUN = {"database": "databases", "api": "APIs", "web": "websites"}
 
 def check(spec: Parts, base_dir: Path) -> list[Problem]:
     problems: list[Problem] = []
-    for rule in (_plans, _limits, _domains, _references, _secrets_inline, _paths, _names):
+    rules = (_plans, _limits, _domains, _references, _secrets_inline, _paths, _runtimes, _names)
+    for rule in rules:
         problems.extend(rule(spec, base_dir))
     return problems
 
@@ -213,6 +214,8 @@ def _paths(spec: Parts, base_dir: Path) -> Iterator[Problem]:
             if isinstance(dep, WebDeployment | ApiDeployment):
                 if dep.static is not None and not (base_dir / dep.static).is_dir():
                     yield (*prefix, "static"), f"folder `{dep.static}` does not exist"
+                if dep.source is not None and not (base_dir / dep.source).is_dir():
+                    yield (*prefix, "source"), f"folder `{dep.source}` does not exist"
                 if dep.build is not None:
                     ctx = base_dir / dep.build.context
                     if not ctx.is_dir():
@@ -228,6 +231,24 @@ def _paths(spec: Parts, base_dir: Path) -> Iterator[Problem]:
     acme = spec.acme
     if acme and acme.ca_root and not (base_dir / acme.ca_root).is_file():
         yield ("platform", "acme", "ca_root"), f"file `{acme.ca_root}` does not exist"
+
+
+def _runtimes(spec: Parts, _: Path) -> Iterator[Problem]:
+    """A `runtime` version must be one the platform has a base image for."""
+    if spec.runtimes is None:  # broken itself (reported)
+        return
+    for tid, tenant in spec.tenants.items():
+        for did, dep in tenant.deployments.items():
+            if not isinstance(dep, WebDeployment | ApiDeployment) or dep.runtime is None:
+                continue
+            language, version = dep.runtime.language, dep.runtime.version
+            known: dict[str, str] = getattr(spec.runtimes, language)
+            if version not in known:
+                yield (
+                    ("tenants", tid, "deployments", did, "runtime", language),
+                    f"no {language} runtime `{version}` (platform.runtimes.{language} has "
+                    f"{', '.join(known)}; add one there to use it)",
+                )
 
 
 def _names(spec: Parts, _: Path) -> Iterator[Problem]:
