@@ -18,8 +18,10 @@ from typing import Any
 import duckdb
 
 from hosting import store
-from hosting.billing import schedule
-from hosting.billing.money import CURRENCY, quantity
+from hosting.billing import credit_notes, documents, schedule
+from hosting.billing.credit_notes import CreditNote
+from hosting.billing.documents import Document
+from hosting.billing.money import CURRENCY, ZERO, quantity
 from hosting.billing.pricing import Line, Usage, cost_of, price_period, total
 from hosting.billing.schedule import Period
 from hosting.billing.subscriptions import (
@@ -80,6 +82,25 @@ class Invoice:
     created_at: datetime
     updated_at: datetime
     lines: tuple[InvoiceLine, ...] = field(default=())
+    # The sealed document (issue 15): seller, buyer, due date, net, tax and total.
+    document: Document | None = None
+    credit_notes: tuple[CreditNote, ...] = field(default=())
+
+    @property
+    def due_date(self) -> date | None:
+        return self.document.due_date if self.document else None
+
+    @property
+    def credited(self) -> Decimal:
+        return sum((n.amount for n in self.credit_notes), ZERO)
+
+    @property
+    def amount_due(self) -> Decimal:
+        """What the tenant still owes: nothing once paid or refunded; otherwise the total
+        less what credit notes took off it."""
+        if self.status in ("paid", "refunded"):
+            return ZERO
+        return max(ZERO, self.amount - self.credited)
 
 
 @dataclass(frozen=True)
@@ -181,7 +202,9 @@ def _run(
     last = int(row[0]) if row else 0
     now = utcnow()
     invoices = [
-        _invoice(d, last + i + 1, contacts.get(d.period.tenant, (d.period.tenant, "")), now)
+        _invoice(
+            spec, d, last + i + 1, contacts.get(d.period.tenant, (d.period.tenant, "")), day, now
+        )
         for i, d in enumerate(drafts)
     ]
     _insert(conn, invoices, last + len(invoices))
@@ -202,17 +225,22 @@ def _contacts(conn: duckdb.DuckDBPyConnection, spec: Spec | None) -> dict[str, t
     return out
 
 
-def _invoice(d: Draft, seq: int, contact: tuple[str, str], now: datetime) -> Invoice:
+def _invoice(
+    spec: Spec | None, d: Draft, seq: int, contact: tuple[str, str], day: date, now: datetime
+) -> Invoice:
+    """`day`, the run's as-of day, is the issue date: the due date counts from it."""
     p, lines = d.period, list(d.lines)
+    number = invoice_number(p.end, seq)
+    doc = documents.document(spec, number, p.tenant, contact, CURRENCY, total(lines), day, now)
     return Invoice(
-        invoice_number=invoice_number(p.end, seq),
+        invoice_number=number,
         tenant=p.tenant,
         tenant_name=contact[0],
         tenant_email=contact[1],
         subscription_id=p.subscription_id,
         plan=p.included.plan,
         billing_cycle=p.included.cycle,
-        amount=total(lines),
+        amount=doc.total,
         currency=CURRENCY,
         status="pending",
         period_start=midnight(p.start),
@@ -233,6 +261,7 @@ def _invoice(d: Draft, seq: int, contact: tuple[str, str], now: datetime) -> Inv
             )
             for i, ln in enumerate(lines)
         ),
+        document=doc,
     )
 
 
@@ -255,19 +284,7 @@ _LINE_TYPES = (
 )
 
 
-def _unnest_insert(
-    conn: duckdb.DuckDBPyConnection,
-    table: str,
-    columns: str,
-    types: list[str],
-    rows: list[tuple[Any, ...]],
-) -> None:
-    """One INSERT for all rows: each column is passed as a list and unnested side by side."""
-    if not rows:
-        return
-    cols = [list(c) for c in zip(*rows, strict=True)]
-    select = ", ".join(f"unnest(${i + 1}::{t}[])" for i, t in enumerate(types))
-    conn.execute(f"INSERT INTO {table} ({columns}) SELECT {select}", cols)
+_unnest_insert = documents.unnest_insert
 
 
 def _insert(conn: duckdb.DuckDBPyConnection, invoices: list[Invoice], last: int) -> None:
@@ -315,6 +332,8 @@ def _insert(conn: duckdb.DuckDBPyConnection, invoices: list[Invoice], last: int)
     ]
     _unnest_insert(conn, "billing_invoices", _INVOICE_COLUMNS, list(_INVOICE_TYPES), inv_rows)
     _unnest_insert(conn, "invoice_lines", _LINE_COLUMNS, list(_LINE_TYPES), line_rows)
+    docs = [i.document for i in invoices if i.document is not None]
+    documents.insert_and_seal(conn, docs, [(r[0], r[1]) for r in line_rows])
     conn.execute("UPDATE billing_invoice_sequence SET last_value = $1 WHERE id = 1", [last])
 
 
@@ -336,10 +355,20 @@ def _read(conn: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> lis
     ):
         number = r.pop("invoice_number")
         lines.setdefault(number, []).append(InvoiceLine(**r))
+    docs = documents.read(conn, numbers)
+    notes = credit_notes.of_invoices(conn, numbers)
     out = []
     for r in rows:
         r.pop("seq")
-        out.append(Invoice(**r, lines=tuple(lines.get(r["invoice_number"], []))))
+        n = r["invoice_number"]
+        out.append(
+            Invoice(
+                **r,
+                lines=tuple(lines.get(n, [])),
+                document=docs.get(n),
+                credit_notes=tuple(notes.get(n, [])),
+            )
+        )
     return out
 
 
