@@ -32,6 +32,10 @@ _MODEL_AT: list[tuple[tuple[str, ...], type[BaseModel] | None]] = [
     (("platform", "docker"), models.Docker),
     (("platform", "images"), models.Images),
     (("platform", "dns"), models.Dns),
+    (("platform", "billing"), models.Billing),
+    (("platform", "smtp"), models.Smtp),
+    (("platform", "smtp", "username"), models.SecretRef),
+    (("platform", "smtp", "password"), models.SecretRef),
     (("platform", "payments"), models.Payments),
     (("platform", "payments", "api_key"), models.SecretRef),
     (("platform", "payments", "webhook_secret"), models.SecretRef),
@@ -47,6 +51,8 @@ _MODEL_AT: list[tuple[tuple[str, ...], type[BaseModel] | None]] = [
 
 # Platform fields that hold a secret reference: a literal there is a secret in the file.
 _SECRET_FIELDS = {
+    ("platform", "smtp", "username"),
+    ("platform", "smtp", "password"),
     ("platform", "payments", "api_key"),
     ("platform", "payments", "webhook_secret"),
 }
@@ -239,7 +245,7 @@ def _allowed_keys(parent: Path_, data: Any) -> list[str]:
                 model = _DEPLOYMENT_MODELS.get(str(kind))
                 if model is None:
                     return []
-            return sorted(model.model_fields)
+            return sorted(f.alias or name for name, f in model.model_fields.items())
     return []
 
 
