@@ -101,6 +101,30 @@ class StalePlanError(ProviderError):
     """A saved plan no longer matches the file, the stack or the secrets: apply refuses."""
 
 
+class BuildError(ProviderError):
+    """A source build failed, or its source cannot be built: the message says what was looked
+    for; `log_tail` holds the build log's last lines and `log_path` where the whole log is."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        log_tail: tuple[str, ...] = (),
+        log_path: Path | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.log_tail = log_tail
+        self.log_path = log_path
+
+    def lines(self) -> list[str]:
+        out = super().lines()
+        out += [f"  | {line}" for line in self.log_tail]
+        if self.log_path is not None:
+            out.append(f"  the whole build log: {self.log_path}")
+        return out
+
+
 class StoreError(HostingError):
     """The DuckDB store could not be opened, migrated or written."""
 

@@ -1,0 +1,1 @@
+"""Source builds: a Node or Python folder built without a Dockerfile (issue 17)."""
