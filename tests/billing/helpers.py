@@ -31,8 +31,13 @@ def tenant(plan: str, started: date, cycle: str = "monthly", **extra: Any) -> di
     return out
 
 
-def make_spec(tenants: dict[str, dict[str, Any]], plans: dict[str, Any] | None = None) -> Spec:
-    doc: dict[str, Any] = {"version": 1, "platform": PLATFORM, "tenants": tenants}
+def make_spec(
+    tenants: dict[str, dict[str, Any]],
+    plans: dict[str, Any] | None = None,
+    platform_extra: dict[str, Any] | None = None,
+) -> Spec:
+    platform = {**PLATFORM, **(platform_extra or {})}
+    doc: dict[str, Any] = {"version": 1, "platform": platform, "tenants": tenants}
     if plans:
         doc["plans"] = plans
     return loads(yaml.safe_dump(doc, sort_keys=False))
