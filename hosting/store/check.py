@@ -1,5 +1,5 @@
-"""`hosting store check`: does the store open and read back, are its migrations complete, and
-are the invoice numbers gapless?
+"""`hosting store check`: does the store open and read back, are its migrations complete, are
+the invoice and credit note numbers gapless, and does every invoice have its sealed document?
 
 It opens the file read-only and migrates nothing: a check that ran the missing migrations
 first could only ever report them complete.
@@ -76,43 +76,90 @@ def migration_finding(conn: duckdb.DuckDBPyConnection) -> Finding:
     return Finding("migrations", True, f"{len(shipped)} of {len(shipped)}, newest {shipped[-1]}")
 
 
-def invoice_finding(conn: duckdb.DuckDBPyConnection) -> Finding:
-    """Numbers 1…counter, each used exactly once, each invoice's number ending in its seq."""
-    if not {"billing_invoices", "billing_invoice_sequence"} <= _tables(conn):
-        return Finding("invoice numbers", False, "not checked: the billing tables are missing")
-    rows = conn.execute("SELECT seq, invoice_number FROM billing_invoices ORDER BY seq").fetchall()
-    counter_row = conn.execute(
-        "SELECT last_value FROM billing_invoice_sequence WHERE id = 1"
-    ).fetchone()
+def _gapless(
+    conn: duckdb.DuckDBPyConnection, name: str, what: str, table: str, column: str, counter: str
+) -> Finding:
+    """Numbers 1…counter, each used exactly once, each number ending in its seq."""
+    if not {table, counter} <= _tables(conn):
+        return Finding(name, False, f"not checked: the tables {table}, {counter} are missing")
+    rows = conn.execute(f"SELECT seq, {column} FROM {table} ORDER BY seq").fetchall()
+    counter_row = conn.execute(f"SELECT last_value FROM {counter} WHERE id = 1").fetchone()
     if counter_row is None:
-        return Finding("invoice numbers", False, "the invoice counter row is missing")
-    counter = int(counter_row[0])
+        return Finding(name, False, f"the {what} counter row is missing")
+    last = int(counter_row[0])
     seqs = [int(s) for s, _ in rows]
     problems = []
-    missing = sorted(set(range(1, counter + 1)) - set(seqs))
+    missing = sorted(set(range(1, last + 1)) - set(seqs))
     if missing:
-        problems.append(f"no invoice numbered {_ranges(missing)} (the counter is at {counter})")
-    beyond = [s for s in seqs if s > counter or s < 1]
+        problems.append(f"no {what} numbered {_ranges(missing)} (the counter is at {last})")
+    beyond = [s for s in seqs if s > last or s < 1]
     if beyond:
-        problems.append(f"numbers outside 1–{counter}: {_ranges(sorted(beyond))}")
+        problems.append(f"numbers outside 1–{last}: {_ranges(sorted(beyond))}")
     mislabelled = [n for s, n in rows if not str(n).endswith(f"-{int(s):06d}")]
     if mislabelled:
         problems.append(f"numbers that do not end in their sequence: {', '.join(mislabelled)}")
     if problems:
-        return Finding("invoice numbers", False, "; ".join(problems))
+        return Finding(name, False, "; ".join(problems))
     if not seqs:
-        return Finding("invoice numbers", True, "no invoices yet")
-    return Finding(
-        "invoice numbers", True, f"1–{counter} gapless ({len(seqs)} invoices, counter at {counter})"
+        return Finding(name, True, f"no {what}s yet")
+    return Finding(name, True, f"1–{last} gapless ({len(seqs)} {what}s, counter at {last})")
+
+
+def invoice_finding(conn: duckdb.DuckDBPyConnection) -> Finding:
+    return _gapless(
+        conn,
+        "invoice numbers",
+        "invoice",
+        "billing_invoices",
+        "invoice_number",
+        "billing_invoice_sequence",
     )
+
+
+def credit_note_finding(conn: duckdb.DuckDBPyConnection) -> Finding:
+    return _gapless(
+        conn, "credit notes", "credit note", "credit_notes", "credit_note_number",
+        "credit_note_sequence",
+    )  # fmt: skip
+
+
+def document_finding(conn: duckdb.DuckDBPyConnection) -> Finding:
+    """Every invoice has a sealed document, its amount is the document's total and its lines
+    add up to the document's net: billing_invoices holds the payment state and can change."""
+    if not {"invoice_documents", "invoice_seals"} <= _tables(conn):
+        return Finding("documents", False, "not checked: the document tables are missing")
+    rows = conn.execute(
+        "SELECT i.invoice_number, d.invoice_number IS NULL, s.invoice_number IS NULL, "
+        "d.total IS DISTINCT FROM i.amount, "
+        "d.net IS DISTINCT FROM (SELECT coalesce(sum(amount), 0) FROM invoice_lines l "
+        "  WHERE l.invoice_number = i.invoice_number) "
+        "FROM billing_invoices i "
+        "LEFT JOIN invoice_documents d USING (invoice_number) "
+        "LEFT JOIN invoice_seals s ON s.invoice_number = i.invoice_number "
+        "ORDER BY i.seq"
+    ).fetchall()
+    problems = []
+    for label, col in (("no document", 1), ("not sealed", 2)):
+        found = [r[0] for r in rows if r[col]]
+        if found:
+            problems.append(f"{label}: {', '.join(found)}")
+    amounts = [r[0] for r in rows if not r[1] and r[3]]
+    if amounts:
+        problems.append(f"amount differs from the issued total: {', '.join(amounts)}")
+    lines = [r[0] for r in rows if not r[1] and r[4]]
+    if lines:
+        problems.append(f"lines do not add up to the issued net: {', '.join(lines)}")
+    if problems:
+        return Finding("documents", False, "; ".join(problems))
+    return Finding("documents", True, f"{len(rows)} issued, sealed, amounts as issued")
 
 
 def check(store_path: Path) -> CheckReport:
     store_path = store_path.absolute()
     newest = snapfiles.newest(store_path)
-    not_checked = (
-        Finding("migrations", False, "not checked: the store does not open"),
-        Finding("invoice numbers", False, "not checked: the store does not open"),
+    not_checked = tuple(
+        Finding(name, False, "not checked: the store does not open")
+        for name in ("migrations", "invoice numbers", "credit notes", "documents")
     )
     if not store_path.exists():
         opens = Finding("opens", False, f"there is no store at {store_path}")
@@ -134,7 +181,13 @@ def check(store_path: Path) -> CheckReport:
                 return CheckReport(store_path, (opens, *not_checked), newest)
             size = store_path.stat().st_size
             opens = Finding("opens", True, f"{size} bytes; {rows} rows read back")
-            findings = (opens, migration_finding(conn), invoice_finding(conn))
+            findings = (
+                opens,
+                migration_finding(conn),
+                invoice_finding(conn),
+                credit_note_finding(conn),
+                document_finding(conn),
+            )
         finally:
             conn.close()
     return CheckReport(store_path, findings, newest)
