@@ -251,11 +251,19 @@ def _refuse_over_limits(app: App, tenant: str | None) -> None:
 def _no_changes(app: App, driver: Any) -> None:
     # Routes can change without a resource changing (a domain just got verified).
     driver.load_edge()
+    # After a reboot nothing changed in the stack, but mounts and firewall rules are gone.
+    _warn(driver.prepare_host() + driver.guard_host())
     click.echo("No changes; edge routes reloaded.")
     _sync_subscriptions(app)
 
 
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
 def _report_applied(app: App, result: Any) -> None:
+    _warn(result.warnings)
     click.echo(f"Applied: {len(result.steps)} resources changed.")
     _sync_subscriptions(app)
     for key, value in sorted(result.outputs.items()):
@@ -320,6 +328,7 @@ def destroy(app: App, yes: bool, delete_data: bool, tenant: str | None) -> None:
         result = sub.up()
     else:
         result = driver.destroy(delete_data=delete_data)
+    _warn(result.warnings)
     kept = "" if delete_data else " (volumes kept; --delete-data removes them)"
     click.echo(f"Destroyed: {len(result.steps)} resources{kept}.")
 

@@ -18,9 +18,10 @@ from typing import Any
 from hosting.edge.caddy import build_config, push_config
 from hosting.engine import locate as engine
 from hosting.errors import ConcurrentUpdateError, ProviderError, SecretError
-from hosting.provider import edge_links, runtime
+from hosting.provider import edge_links, firewall, runtime, volume_quota
 from hosting.provider.events import Collector, Step
 from hosting.provider.saved_plan import Fingerprint, file_sha256, secret_digest
+from hosting.spec import names
 from hosting.spec.models import Spec
 from hosting.stacks.containers import EDGE_CA_ROOT, write_host_files
 from hosting.stacks.desired import desired_containers
@@ -41,6 +42,7 @@ class Result:
     outputs: dict[str, Any] = field(default_factory=dict)
     diagnostics: list[str] = field(default_factory=list)
     targets: list[Step] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # protections this host lacks
 
     @property
     def changed(self) -> bool:
@@ -148,6 +150,11 @@ class Driver:
             verified_domains=verified_domains(self.spec, self.state_dir),
             host_cpus=runtime.engine_cpus(self.spec),
             io_device=runtime.io_device(self.spec),
+            volume_root=(
+                volume_quota.root_of(self.state_dir)
+                if volume_quota.usable(self.spec) is None
+                else None
+            ),
         )
         for container in desired_containers(self.spec, settings).every_container():
             write_host_files(container)
@@ -254,6 +261,7 @@ class Driver:
         stack = self._prepared(persist=True)
         collector = Collector(self.on_step)
         edge_links.leave_removed(self.spec)
+        warnings = self.prepare_host()
         if targets:
             # The engine checks --target against the state before the program runs, so a
             # refresh inside a targeted up refuses new resources: refresh on its own first.
@@ -271,9 +279,39 @@ class Driver:
         )
         outputs = {k: v.value for k, v in res.outputs.items()}
         runtime.enforce_pids_limits(self.spec, self._pids_limits(self._settings_used))
+        warnings += self.guard_host()
         edge_links.join_all(self.spec)
         self.load_edge()
-        return Result(collector.changes(), outputs, collector.diagnostics)
+        return Result(collector.changes(), outputs, collector.diagnostics, warnings=warnings)
+
+    def prepare_host(self) -> list[str]:
+        """Before the engine starts a database: each tenant's databases' filesystem of the
+        plan's storage mounted, and grown with the plan (hosting.provider.volume_quota).
+        Tenants gone from the file are unmounted, their images kept. Returns warnings."""
+        wanted = volume_quota.wanted(self.spec)
+        why = volume_quota.usable(self.spec)
+        if why is not None:
+            return [f"database volumes are not size-bounded: {why}"] if wanted else []
+        root = volume_quota.root_of(self.state_dir)
+        report = volume_quota.ensure(root, wanted)
+        volume_quota.unmount(root, keep=wanted)
+        if report.mounted:
+            # After a reboot the engine could not start these databases (their directory
+            # did not exist until now): start them, as the restart policy would have.
+            found = runtime.containers(self.spec)
+            for tenant in report.mounted:
+                for did in wanted[tenant].deployments:
+                    name = names.container_name(self.spec.platform.name, tenant, did, 0)
+                    if name in found and not found[name]["State"]["Running"]:
+                        runtime.docker(self.spec, "start", name)
+        return report.warnings
+
+    def guard_host(self) -> list[str]:
+        """After the engine: the tenant firewall rebuilt from the tenant networks that exist
+        now (hosting.provider.firewall). Returns warnings."""
+        s = self._settings_used
+        warning = firewall.sync(self.spec, (s.edge_http_port, s.edge_https_port))
+        return [warning] if warning else []
 
     def _pids_limits(self, settings: ProgramSettings) -> dict[str, int]:
         desired = desired_containers(self.spec, settings)
@@ -283,12 +321,18 @@ class Driver:
         stack = self._prepared(persist=False)
         collector = Collector(self.on_step)
         self._run(lambda out: stack.destroy(on_event=collector, on_output=out), collector)
+        warnings = self.guard_host()  # no tenant network left: the firewall's chains go
         if delete_data:
             # Data volumes are retained on delete (state records that at apply). Removing
             # the platform's volumes afterwards needs no apply first, which would create
             # whatever the file has and the stack does not.
             runtime.remove_volumes(self.spec)
-        return Result(collector.changes(), diagnostics=collector.diagnostics)
+        root = volume_quota.root_of(self.state_dir)
+        if volume_quota.usable(self.spec) is None:
+            # Images are kept with the volumes, deleted with them (data safety first).
+            busy = volume_quota.delete(root) if delete_data else volume_quota.unmount(root)
+            warnings += [f"{t}: its databases' filesystem is still in use" for t in busy]
+        return Result(collector.changes(), diagnostics=collector.diagnostics, warnings=warnings)
 
     def refresh(self) -> Result:
         stack = self._prepared(persist=False)

@@ -12,7 +12,7 @@ import pulumi_docker as docker
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
 from hosting.stacks.components import App, Database, Edge, TenantNetwork, pulled_image
-from hosting.stacks.desired import desired_containers, image_of
+from hosting.stacks.desired import database_volume_device, desired_containers, image_of
 from hosting.stacks.settings import ProgramSettings, default_settings
 
 
@@ -84,6 +84,7 @@ def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> N
                     network=net,
                     protect_data=keep_data,
                     opts=root,
+                    volume_device=database_volume_device(settings, tid, did),
                 )
                 pulumi.export(
                     key,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
+from hosting.provider.volume_quota import driver_opts
 from hosting.spec import names
 from hosting.spec.models import ApiDeployment, WebDeployment
 from hosting.stacks import build_context
@@ -131,12 +132,16 @@ class Database(pulumi.ComponentResource):
         network: TenantNetwork,
         protect_data: bool,
         opts: pulumi.ResourceOptions,
+        volume_device: str | None = None,
     ) -> None:
         super().__init__(f"{PKG}:Database", f"{tenant}_{deployment}", None, opts)
         self.volume = docker.Volume(
             f"{tenant}_{deployment}_data",
             name=names.volume_name(platform, tenant, deployment),
             labels=_volume_labels(tenant, deployment, "database"),
+            # A directory in the tenant's filesystem of the plan's storage (volume_quota).
+            driver="local" if volume_device else None,
+            driver_opts=driver_opts(volume_device) if volume_device else None,
             # `destroy` keeps data unless --delete-data: retain_on_delete leaves the volume.
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=protect_data),
         )

@@ -53,6 +53,9 @@ class Mount:
     source: str  # volume name or host path
     kind: str = "volume"  # volume | bind
     read_only: bool = False
+    # A volume that binds this host directory (Docker's local driver, type=none,o=bind): the
+    # database's filesystem of bounded size. None: a plain named volume.
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -270,8 +273,10 @@ def database_container(
     host_port: int,
     bind_ip: str,
     io_device: str | None = None,
+    volume_device: str | None = None,
 ) -> ContainerSpec:
-    """PostgreSQL on a named volume, on its tenant's network, published on bind_ip only."""
+    """PostgreSQL on a named volume, on its tenant's network, published on bind_ip only.
+    `volume_device`: the directory the volume binds (its tenant's bounded filesystem)."""
     name = names.container_name(platform, tenant, deployment, 0)
     return ContainerSpec(
         name=name,
@@ -292,7 +297,11 @@ def database_container(
         secret_env=frozenset({"POSTGRES_PASSWORD"}),
         networks=(NetworkAttachment(names.network_name(platform, tenant), (name,)),),
         mounts=(
-            Mount("/var/lib/postgresql/data", names.volume_name(platform, tenant, deployment)),
+            Mount(
+                "/var/lib/postgresql/data",
+                names.volume_name(platform, tenant, deployment),
+                device=volume_device,
+            ),
         ),
         tmpfs={
             "/tmp": "rw,noexec,nosuid,size=64m",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hosting.edge.caddy import STATIC_ROOT
+from hosting.provider.volume_quota import device
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
 from hosting.stacks import containers
@@ -33,6 +34,14 @@ def image_of(spec: Spec, tenant: str, deployment: str) -> str:
     if dep.image is not None:
         return dep.image
     return f"hosting-build/{spec.platform.name}_{tenant}_{deployment}:latest"
+
+
+def database_volume_device(settings: ProgramSettings, tenant: str, deployment: str) -> str | None:
+    """The directory a database's volume binds, in its tenant's filesystem of the plan's
+    storage (None: a plain named volume)."""
+    if settings.volume_root is None:
+        return None
+    return str(device(settings.volume_root, tenant, deployment))
 
 
 def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
@@ -63,6 +72,7 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
                         host_port=access.port,
                         bind_ip=str(spec.platform.database_bind),
                         io_device=settings.io_device,
+                        volume_device=database_volume_device(settings, tid, did),
                     )
                 )
                 continue

@@ -41,6 +41,9 @@ class ProgramSettings:
     host_cpus: float | None = None
     # The block device behind Docker's data root: disk IO limits name it (None: not set).
     io_device: str | None = None
+    # Where each tenant's databases' filesystem is mounted (hosting.provider.volume_quota):
+    # database volumes bind a directory in it. None: plain named volumes, unbounded.
+    volume_root: Path | None = None
 
 
 def database_keys(spec: Spec) -> list[str]:

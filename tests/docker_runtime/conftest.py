@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from hosting.provider import volume_quota
 from hosting.spec import loads
 from hosting.spec.models import Spec
 from hosting.stacks.containers import labels
@@ -78,10 +80,17 @@ def world(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         edge_https_port=free_port(),
         edge_publish_ip="127.0.0.1",
     )
+    # As apply does as root: each tenant's databases on a filesystem of its plan's storage.
+    if os.geteuid() == 0:
+        settings = replace(settings, volume_root=volume_quota.root_of(state))
     engine = Engine()
     try:
         for tenant in spec.tenants:
             engine.network(f"{platform}_{tenant}", labels(tenant, "", "network"))
+        if settings.volume_root is not None:
+            volume_quota.ensure(settings.volume_root, volume_quota.wanted(spec))
         yield World(spec, settings, desired_containers(spec, settings), engine, state)
     finally:
         engine.cleanup()
+        if settings.volume_root is not None:
+            volume_quota.delete(settings.volume_root)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hosting.provider.blockdev import device_of
+from hosting.provider.volume_quota import driver_opts
 from hosting.stacks.containers import ContainerSpec, write_host_files
 
 
@@ -48,7 +49,9 @@ class Engine:
         for m in spec.mounts:
             if m.kind == "volume" and m.source not in self.volumes:
                 label_args = [a for k, v in spec.labels.items() for a in ("--label", f"{k}={v}")]
-                docker("volume", "create", *label_args, m.source)
+                opts = driver_opts(m.device) if m.device else {}
+                opt_args = [a for k, v in opts.items() for a in ("--opt", f"{k}={v}")]
+                docker("volume", "create", *label_args, *opt_args, m.source)
                 self.volumes.append(m.source)
         self.containers.append(spec.name)
         docker("create", *spec.docker_run_args(env=env, io_device=self.io_device))

@@ -22,11 +22,13 @@ import secrets
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from hosting.edge.caddy import build_config, get_config, push_config
+from hosting.provider import firewall
 from hosting.spec import names
 from hosting.stacks.containers import ContainerSpec
 from tests.conftest import require
@@ -169,32 +171,29 @@ def test_filling_tmp_stops_at_its_cap_with_enospc(platform: World) -> None:
     assert plain.stdout.strip() == str(TMP_CAP + 16 * MIB)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="no quota on database volumes: a named volume is a directory on the host's disk, so "
-    "a tenant that fills it fills the host (issue 13, 'Disk space': XFS project quota or a "
-    "loop-mounted filesystem of the plan's size)",
-)
+@pytest.mark.root
 def test_filling_the_database_volume_stops_at_the_plans_storage(platform: World) -> None:
-    """Not filled for real: 8 MiB are written, and the room the volume offers is compared with
-    the plan's storage. Today it offers the whole filesystem of Docker's data root."""
+    """Not filled for real here (tests/provider/test_volume_quota.py fills a small one to
+    ENOSPC): 8 MiB are written, and the room the volume offers is compared with the plan's
+    storage (GB = 2^30 bytes, as billing counts it). The control: a plain named volume, what
+    the database had before, offers the whole filesystem of Docker's data root."""
+    require(os.geteuid() == 0, "root (apply mounts the databases' filesystems as root)")
     db = database(platform)
     data = db.mounts[0].target
-    storage = platform.spec.plans["starter"].storage_gb * 1000**3  # alpha's plan
+    storage = platform.spec.plans["starter"].storage_gb * 2**30  # alpha's plan
+    df = f"df -Pk {data} | tail -1"
     try:
-        out = sh(db.name, f"dd if=/dev/zero of={data}/hx-fill bs=1M count=8 && df -Pk {data}")
+        out = sh(db.name, f"dd if=/dev/zero of={data}/hx-fill bs=1M count=8 && {df}")
         if out.returncode != 0:
             pytest.fail(f"could not write into the volume: {out.stderr}")
-        total_kib = int(out.stdout.splitlines()[-1].split()[1])
-        host = os.statvfs(docker("info", "-f", "{{.DockerRootDir}}"))
-        on_host_disk = total_kib * 1024 == host.f_blocks * host.f_frsize
-        assert total_kib * 1024 <= storage, (
-            f"the volume offers {total_kib // 1024**2} GiB; the plan has {storage // 1000**3} GB"
-            + (" (it is the host's own filesystem)" if on_host_disk else "")
-        )
+        total = int(out.stdout.split()[1]) * 1024
+        assert 0.9 * storage < total <= storage, (total, storage)
     finally:
         sh(db.name, f"rm -f {data}/hx-fill")
+    plain = run(control_name(), ["--network", "none", "-v", data, BUSYBOX], df)
+    assert plain.returncode == 0, plain.stderr
+    host = os.statvfs(docker("info", "-f", "{{.DockerRootDir}}"))
+    assert int(plain.stdout.split()[1]) * 1024 == host.f_blocks * host.f_frsize > storage
 
 
 # --- other tenants, the host and the outside ------------------------------------------------
@@ -234,19 +233,38 @@ def test_the_hosts_loopback_services_are_refused(platform: World) -> None:
         assert tcp(beta, gw, port) == CONNECTED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="tenant bridges have no INPUT filter: any host service listening on all interfaces "
-    "answers every tenant on its bridge's gateway address (sshd, an exporter, a dev server)",
-)
+@contextmanager
+def tenant_firewall(world: World) -> Iterator[None]:
+    """The firewall apply installs for this platform's tenant bridges, removed after (the
+    other tests here show the layers beneath it)."""
+    edge_ports = (world.settings.edge_http_port, world.settings.edge_https_port)
+    try:
+        assert firewall.sync(world.spec, edge_ports) is None
+        yield
+    finally:
+        firewall.remove(world.spec.platform.name)
+
+
+@pytest.mark.root
 def test_a_host_service_on_all_interfaces_is_unreachable(platform: World) -> None:
     """Bound to the gateway address only (what 0.0.0.0 includes) so that nothing is opened
-    toward the machine's outside network during the test."""
+    toward the machine's outside network during the test. The control: without apply's
+    INPUT filter, the service answers the tenant."""
+    require(os.geteuid() == 0, "root (to change the host's iptables)")
     beta = attacker(platform).name
     gw = gateway(net(platform, "beta"))
+    edge_ip = ip_on(platform, platform.desired.edge.name, net(platform, "beta"))
+    db_ip = ip_on(platform, database(platform).name, net(platform, "alpha"))
     with listening(gw) as port:
-        assert tcp(beta, gw, port) != CONNECTED
+        assert tcp(beta, gw, port) == CONNECTED
+        with tenant_firewall(platform):
+            assert tcp(beta, gw, port) == FILTERED
+            # What the platform needs still passes: the edge on the tenant's bridge, an app
+            # to its own database, and the edge to both tenants.
+            assert tcp(beta, edge_ip, 80) == CONNECTED
+            assert tcp(neighbour(platform).name, db_ip, 5432) == CONNECTED
+            assert through_edge(platform, "alpha", "site") == 200
+            assert through_edge(platform, "beta", "api") == 200
 
 
 def test_the_docker_socket_is_not_there(platform: World) -> None:
@@ -306,30 +324,44 @@ def test_a_host_outside_the_platforms_networks_is_unreachable(
 ) -> None:
     """A test host of our own, in a network namespace behind a veth pair on this machine.
 
-    What stops the tenant is the host's `DOCKER-USER ! -d 172.20.0.0/14 -j DROP` rule (README,
-    Testing): apply installs no egress filter (see the xfail below)."""
+    What stops the tenant here is the test host's `DOCKER-USER ! -d 172.20.0.0/14 -j DROP`
+    rule (README, Testing); the next test shows apply's own egress filter stopping it on a host
+    without that rule."""
     rules = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True)
     assert "! -d 172.20.0.0/14 -j DROP" in rules.stdout, rules.stdout
     assert tcp(attacker(platform).name, outside.ip, outside.port) == FILTERED
 
 
 @pytest.mark.root
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="apply installs no egress filter: on a host without a DOCKER-USER drop rule, "
-    "tenants reach any address the host routes to (LAN, cloud metadata, the internet)",
-)
 def test_a_host_outside_is_unreachable_without_the_hosts_egress_rule(
     platform: World, outside: OutsideHost
 ) -> None:
     """The host's drop rule lifted for this one destination only (the rule names the tenant's
-    source address, our veth and the test host's address): what a host without it does."""
+    source address, our veth and the test host's address): what a host without it does. The
+    control: the tenant reaches the test host. Then apply's egress filter, whose jump goes
+    first in DOCKER-USER (before the exemption), drops it: its counter for 10.0.0.0/8 moves."""
     beta = attacker(platform).name
     src = ip_on(platform, beta, net(platform, "beta"))
     exempt = ("-s", src, "-o", outside.host_if, "-d", outside.ip, "-j", "ACCEPT")
+    policy = firewall.chains(platform.spec.platform.name).egress_policy
     with iptables_rule("DOCKER-USER", *exempt):
-        assert tcp(beta, outside.ip, outside.port) == FILTERED
+        assert tcp(beta, outside.ip, outside.port) == CONNECTED
+        with tenant_firewall(platform):
+            before = dropped(policy, "10.0.0.0/8")
+            assert tcp(beta, outside.ip, outside.port) == FILTERED
+            assert dropped(policy, "10.0.0.0/8") > before
+
+
+def dropped(chain: str, destination: str) -> int:
+    """Packets the chain's DROP rule for `destination` has counted."""
+    out = subprocess.run(
+        ["iptables", "-L", chain, "-n", "-v", "-x"], capture_output=True, text=True, check=True
+    )
+    for line in out.stdout.splitlines():
+        cols = line.split()
+        if len(cols) >= 9 and cols[2] == "DROP" and cols[8] == destination:
+            return int(cols[0])
+    raise AssertionError(f"no DROP rule for {destination} in {chain}: {out.stdout}")
 
 
 # --- the kernel -----------------------------------------------------------------------------

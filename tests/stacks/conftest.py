@@ -34,6 +34,7 @@ def fixed_settings(spec: Spec, state_dir: Path = Path("/state")) -> ProgramSetti
         state_dir=state_dir,
         base_dir=REPO,
         verified_domains=frozenset(),
+        volume_root=state_dir / "volumes",  # as apply sets it as root on a local engine
     )
 
 

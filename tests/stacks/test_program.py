@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +267,25 @@ tenants:
     graph = run_mocked(spec, fixed_settings(spec))
     assert "solo_db_0" not in containers(graph)
     assert any(r.type == VOLUME and r.name == "solo_db_data" for r in graph)
+
+
+def test_database_volumes_bind_their_tenants_filesystem_and_edge_volumes_stay_plain(
+    graph: list[MockResource],
+) -> None:
+    """A database's volume binds a directory in its tenant's filesystem of the plan's storage
+    (hosting.provider.volume_quota); the edge's certificates stay on plain named volumes."""
+    volumes = {r.name: r.inputs for r in graph if r.type == VOLUME}
+    assert volumes["acme_main_data"]["driver"] == "local"
+    assert volumes["acme_main_data"]["driverOpts"] == {
+        "type": "none", "o": "bind", "device": "/state/volumes/acme/main",
+    }  # fmt: skip
+    assert "driverOpts" not in volumes["edge_data"]
+
+
+def test_without_a_volume_root_database_volumes_are_plain(example_spec: Spec) -> None:
+    """A remote engine, or apply without root: nothing to bind, as before quotas."""
+    settings = replace(fixed_settings(example_spec), volume_root=None)
+    volumes = [r for r in run_mocked(example_spec, settings) if r.type == VOLUME]
+    assert volumes and all("driverOpts" not in r.inputs for r in volumes)
+    db = next(r for r in volumes if r.name == "acme_main_data")
+    assert db.inputs["name"] == "demo_acme_main_data"
