@@ -36,6 +36,17 @@ if ! have hosting-test/caddy:latest || ! docker run --rm hosting-test/caddy:late
   rm -rf "$d"
 fi
 
+# iperf3: Debian's binary and the libraries ldd lists, for the network rate tests (iperf3's
+# server in a tenant's container; the host's iperf3, from .ci/run's apt list, is the client).
+if ! have hosting-test/iperf3:latest && [ -x /usr/bin/iperf3 ]; then
+  d=$(mktemp -d); mkdir -p "$d/usr/bin" "$d/tmp" "$d/etc"
+  cp /usr/bin/iperf3 "$d/usr/bin/iperf3"
+  for lib in $(ldd /usr/bin/iperf3 | grep -oE '/[^ ]+'); do mkdir -p "$d$(dirname "$lib")"; cp -L "$lib" "$d$lib"; done
+  echo 'root:x:0:0:root:/root:/bin/sh' > "$d/etc/passwd"
+  tar -C "$d" -c . | docker import -c 'CMD ["/usr/bin/iperf3","-s"]' - hosting-test/iperf3:latest >/dev/null
+  rm -rf "$d"
+fi
+
 # postgres 15: debootstrap minbase with postgresql-15 (~35 s), rootfs tarball cached.
 if ! have hosting-test/postgres:15; then
   tarball="$cache/postgres15-rootfs.tar"

@@ -153,6 +153,8 @@ def _render_outcomes(outcomes: list[JobOutcome]) -> None:
                 text += "; " + "; ".join(s["restart_errors"])
         elif o.job == "domains":
             text = f"{s['checked']} custom domains checked"
+        elif o.job == "network":
+            text = f"{len(s['shaped'])} containers shaped, {s['unchanged']} already at their rate"
         elif o.job == "backups":
             text = f"{s['backed_up']} databases backed up" if s.get("due", True) else "not due"
         elif o.job == "snapshot":

@@ -1,7 +1,8 @@
-"""The agent: metrics every 60 s, health every 30 s, storage (and alerts) every hour, all
-configurable. Each job runs on its own: one that fails is logged and retried at its next
-turn while the others go on. A stop request (SIGTERM/SIGINT, set by the CLI) ends the loop
-after the job in progress. The store is opened per job write and never held in between.
+"""The agent: metrics every 60 s, health and the network rates every 30 s, storage (and
+alerts) every hour, all configurable. Each job runs on its own: one that fails is logged and
+retried at its next turn while the others go on. A stop request (SIGTERM/SIGINT, set by the
+CLI) ends the loop after the job in progress. The store is opened per job write and never held
+in between.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from hosting.metering.metrics import metrics_cycle
 from hosting.metering.storage import Credentials, storage_cycle
 from hosting.spec.models import Spec
 
-JOBS = ("metrics", "health", "storage", "domains")
+JOBS = ("metrics", "health", "storage", "domains", "network")
 LOG_ROLL_BYTES = 10 * 2**20
 
 
@@ -36,6 +37,8 @@ class AgentConfig:
     health_interval: float = 30.0
     storage_interval: float = 3600.0
     domains_interval: float = 60.0  # the domain checks pace themselves (every 5 min per domain)
+    # The plan's network rate back on a container Docker restarted or recreated (a new veth).
+    network_interval: float = 30.0
     backup_interval: float = 86400.0  # database backups (hosting.backups); 0 disables them
     backup_keep: int = 7
     snapshot_interval: float = 86400.0  # store snapshots (hosting.store.snapshots); 0 disables
@@ -165,6 +168,12 @@ class Agent:
         checked = recheck_pending(self.spec, self.store_path)
         return {"checked": len(checked)}
 
+    def _network(self) -> dict[str, Any]:
+        from hosting.provider.netshape import reconcile
+
+        r = reconcile(self.spec, self.engine)
+        return {"shaped": r.shaped, "unchanged": r.unchanged, "removed": r.removed}
+
     def _backups(self) -> dict[str, Any]:
         # Each database on its own: one failed backup is logged and the others still run.
         from hosting.backups import backup_all
@@ -226,6 +235,7 @@ class Agent:
             "health": self._health,
             "storage": self._storage,
             "domains": self._domains,
+            "network": self._network,
             "backups": self._backups,
             "snapshot": self._snapshot,
         }[job]
@@ -288,6 +298,7 @@ class Agent:
             "health": self.config.health_interval,
             "storage": self.config.storage_interval,
             "domains": self.config.domains_interval,
+            "network": self.config.network_interval,
             "backups": self.config.backup_interval,
             "snapshot": self.config.snapshot_interval,
         }

@@ -32,13 +32,14 @@ def test_docker_unreachable_is_reported_once_and_recovery_is_logged(
         echo=lines.append,
     )  # fmt: skip
     down = agent.run_once()
-    assert [o.ok for o in down] == [False, False, False, True]  # domains need no Docker
+    # Domains need no Docker; metrics, health, storage and the network rates do.
+    assert [o.ok for o in down] == [False, False, False, True, False]
     assert "cannot reach the Docker engine" in (down[0].error or "")
     # Once, not per job (the domains job needs no Docker and just runs).
     assert _events(tmp_path / "agent.log") == ["docker_unreachable", "domains"]
     socket_path.symlink_to(docker_engine.removeprefix("unix://"))  # the engine is back
     up = agent.run_once()
-    assert [o.ok for o in up] == [True, True, True, True]
+    assert [o.ok for o in up] == [True, True, True, True, True]
     assert _events(tmp_path / "agent.log")[:4] == [
         "docker_unreachable", "domains", "docker_recovered", "metrics",
     ]  # fmt: skip
