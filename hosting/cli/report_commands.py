@@ -63,14 +63,26 @@ def report() -> None:
 
 @report.command("invoice")
 @click.argument("number")
+@click.option(
+    "--pdf", is_flag=True, help="Write a one-page A4 PDF (headless Chromium) instead of HTML."
+)
 @output_option
 @json_option
 @pass_app
-def report_invoice(app: App, number: str, output: str, as_json: bool) -> None:
+def report_invoice(app: App, number: str, pdf: bool, output: str, as_json: bool) -> None:
     """Render invoice NUMBER (INV-YYYYMMDD-NNNNNN), print-ready on one page."""
     _check_output(output, as_json)
     html = api.invoice_html(app.spec, app.store_path, number)
-    _write(html, output, "invoice", as_json, invoice_number=number)
+    if not pdf:
+        _write(html, output, "invoice", as_json, invoice_number=number)
+        return
+    from hosting.reports.pdf import write_pdf
+
+    size = write_pdf(html, output)
+    if as_json:
+        echo_json({"report": "invoice", "file": output, "bytes": size, "invoice_number": number})
+    else:
+        click.echo(f"wrote invoice PDF to {output}")
 
 
 @report.command("usage")

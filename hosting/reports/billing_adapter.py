@@ -14,7 +14,7 @@ from typing import Protocol
 
 from hosting.billing import current, invoices
 from hosting.errors import HostingError
-from hosting.reports.models import InvoiceLine, InvoiceView, Party
+from hosting.reports.models import CreditNoteView, InvoiceLine, InvoiceView, Party
 from hosting.spec.models import Spec
 
 
@@ -59,12 +59,27 @@ def seller(spec: Spec) -> Party:
 
 
 def from_invoice(spec: Spec, inv: invoices.Invoice) -> InvoiceView:
+    """The invoice as issued: seller and buyer from its sealed document, not today's file."""
     lines = lines_view(inv.lines)
+    doc = inv.document
+    seller_party, customer = (
+        seller(spec),
+        Party(inv.tenant_name, inv.tenant_email, reference=inv.tenant),
+    )
+    if doc is not None:
+        s, b = doc.seller, doc.buyer
+        seller_party = Party(
+            s.name or spec.platform.name, s.email or None, spec.platform.domain,
+            address=s.address, tax_id=s.tax_id,
+        )  # fmt: skip
+        customer = Party(
+            b.name, b.email or None, reference=inv.tenant, address=b.address, tax_id=b.tax_id
+        )
     return InvoiceView(
         number=inv.invoice_number,
-        seller=seller(spec),
-        customer=Party(inv.tenant_name, inv.tenant_email, reference=inv.tenant),
-        issue_date=inv.created_at.date(),
+        seller=seller_party,
+        customer=customer,
+        issue_date=doc.issue_date if doc else inv.created_at.date(),
         period_start=inv.period_start.date(),
         period_end=inv.period_end.date(),
         status=inv.status,
@@ -73,6 +88,15 @@ def from_invoice(spec: Spec, inv: invoices.Invoice) -> InvoiceView:
         subtotal=sum((ln.amount for ln in lines), Decimal("0.00")),
         total=inv.amount,
         plan=f"{inv.plan} ({inv.billing_cycle})",
+        due_date=doc.due_date if doc else None,
+        tax_rate=doc.tax_rate if doc and doc.tax_rate else None,
+        tax=doc.tax if doc and doc.tax_rate else None,
+        credit_notes=tuple(
+            CreditNoteView(n.credit_note_number, n.issue_date, n.reason, n.amount)
+            for n in inv.credit_notes
+        ),
+        amount_due=inv.amount_due if doc else None,
+        footer=doc.footer if doc else "",
     )
 
 

@@ -19,6 +19,8 @@ class Party:
     email: str | None = None
     domain: str | None = None
     reference: str | None = None  # the tenant id, shown as "customer id"
+    address: str = ""  # several lines
+    tax_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,14 @@ class InvoiceLine:
     unit: str  # "month", "year", "GB", "days"
     unit_price: Decimal
     amount: Decimal
+
+
+@dataclass(frozen=True)
+class CreditNoteView:
+    number: str
+    issue_date: date
+    reason: str
+    amount: Decimal  # tax included, positive: what it takes off the invoice
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,13 @@ class InvoiceView:
     total: Decimal
     plan: str | None = None
     notes: tuple[str, ...] = ()
+    # The legal document's parts (issue 15); a projection or an older view has none of them.
+    due_date: date | None = None
+    tax_rate: Decimal | None = None  # percent; None: no tax line
+    tax: Decimal | None = None
+    credit_notes: tuple[CreditNoteView, ...] = ()
+    amount_due: Decimal | None = None
+    footer: str = ""
 
 
 @dataclass(frozen=True)

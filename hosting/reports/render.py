@@ -26,6 +26,12 @@ def quantity(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".")
 
 
+def rate(value: Decimal) -> str:
+    """A tax rate in percent as written: 19, 19.5 (stored with four decimals)."""
+    text = f"{value.normalize():f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def fmt_date(value: date) -> str:
     return value.strftime("%Y-%m-%d")
 
@@ -70,6 +76,7 @@ def environment() -> jinja2.Environment:
         dt=fmt_datetime,
         bytes=fmt_bytes,
         thousands=lambda n: f"{n:,}",
+        rate=rate,
     )
     env.globals.update(pct=pct, level=level, width=width)
     return env
