@@ -70,6 +70,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "alone runs the agent like `hosting agent`.",
     ),
     "metrics": ("metering_commands", "Metrics history of a deployment (getMetrics)."),
+    "payments": (
+        "payments_commands",
+        "Stripe: the webhook endpoint and dunning (retries, reminders, suspension).",
+    ),
     "plan": (
         "deploy_commands",
         "Preview: changes per resource, grouped by tenant and deployment, with plan usage and "

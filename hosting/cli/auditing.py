@@ -42,6 +42,10 @@ AUDITED: dict[tuple[str, ...], Callable[[Params], bool]] = {
     ("credentials",): lambda params: bool(params.get("show_secrets")),
     ("invoice", "run"): _always,
     ("invoice", "mark"): _always,
+    ("invoice", "collect"): _always,  # Stripe customers and PaymentIntents
+    ("invoice", "refund"): _always,  # a Stripe refund and its credit note
+    ("payments", "dunning"): _always,  # retries, reminders, suspensions
+    ("payments", "webhook"): _always,  # and each event that changed an invoice, on its own
     ("subscription", "sync"): _always,  # the billing history invoices are priced from
     ("meter", "import"): _always,  # usage that invoices charge for
     ("store", "restore"): _always,

@@ -280,3 +280,8 @@ def invoice_mark(app: App, number: str, status: str, as_json: bool) -> None:
         echo_json(invoice_json(inv))
         return
     click.echo(f"{inv.invoice_number}: {inv.status}")
+
+
+# `invoice collect` and `invoice refund` live with the other payment commands; importing them
+# here registers them whenever the `invoice` group loads.
+from hosting.cli import payments_commands  # noqa: E402, F401
