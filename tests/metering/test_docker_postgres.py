@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,10 @@ import pytest
 
 from hosting.metering.engine import Engine
 from hosting.metering.storage import container_credentials, storage_cycle
+from hosting.provider import volume_quota
+from hosting.provider.volume_quota import TenantVolumes
 from hosting.spec import load, names
+from tests.conftest import require
 from tests.metering.helpers import docker, remove, rows, run_labelled, unique, wait_for, write_spec
 
 pytestmark = pytest.mark.docker
@@ -25,10 +30,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def database(docker_engine: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+@pytest.fixture(params=["named", "bounded"])
+def database(
+    request: pytest.FixtureRequest, docker_engine: str, tmp_path: Path
+) -> Iterator[dict[str, Any]]:
+    """PostgreSQL on a plain named volume, and on one that binds its tenant's filesystem of
+    bounded size, as apply makes it as root (hosting.provider.volume_quota)."""
     tenant = unique()
     volume = names.volume_name("mt", tenant, "main")
+    root = tmp_path / "volumes"
+    if request.param == "bounded":
+        require(os.geteuid() == 0, "root (to loop-mount the database's filesystem)")
+        volume_quota.ensure(root, {tenant: TenantVolumes(256 * MB, ("main",))})
+        opts = volume_quota.driver_opts(str(volume_quota.device(root, tenant, "main")))
+        docker("volume", "create", *(a for k, v in opts.items() for a in ("--opt", f"{k}={v}")),
+               volume)  # fmt: skip
     port = _free_port()
     info = {
         "host": "127.0.0.1",
@@ -45,10 +61,11 @@ def database(docker_engine: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
             "-p", f"127.0.0.1:{port}:5432", "hosting-test/postgres:15",
         )  # fmt: skip
         wait_for(lambda: _connects(info), timeout=90, every=0.5)
-        yield {"tenant": tenant, "info": info}
+        yield {"tenant": tenant, "info": info, "device": volume_quota.device(root, tenant, "main")}
     finally:
         remove([f"{tenant}_main"])
         docker("volume", "rm", volume, check=False)
+        volume_quota.delete(root)
 
 
 def _connects(info: dict[str, Any]) -> bool:
@@ -99,6 +116,26 @@ def test_a_database_grown_by_a_known_amount(database: dict[str, Any], tmp_path: 
     after = _database_bytes(store, tenant)
     # The table shows up in full; beyond it only the WAL it wrote (in 16 MB segments).
     assert grown <= after - before <= grown + wal + 2 * 16 * MB
+
+
+def test_the_cluster_files_are_counted_where_the_database_writes_them(
+    database: dict[str, Any], tmp_path: Path
+) -> None:
+    """Through the volume's mount in the container (the bound filesystem's, when bounded): an
+    empty directory there would count no file, and only pg_database_size would be billed."""
+    tenant, info = database["tenant"], database["info"]
+    spec = load(write_spec(tmp_path, {tenant: {"main": {"type": "database"}}}))
+    result = storage_cycle(
+        tmp_path / "s.duckdb", Engine(), spec, spec_dir=tmp_path, credentials=lambda t, d: info
+    )
+    assert not result.errors
+    [sample] = [s for s in result.measured if s.storage_type == "database"]
+    files = sample.file_count
+    assert files is not None and files > 500  # PostgreSQL 15's initdb writes about 1000
+    device = database["device"]
+    if device.is_dir():  # bounded: the files are in the tenant's filesystem, not Docker's
+        found = subprocess.run(["find", str(device), "-type", "f"], capture_output=True, text=True)
+        assert abs(len(found.stdout.splitlines()) - files) < 50
 
 
 def test_credentials_found_on_the_container_itself(
