@@ -22,7 +22,21 @@ isolate_containers() {
   fi
 }
 
+# stripe-mock (built by .ci/run) on loopback: the payments tests point the Stripe library at
+# it. Only when its port does not answer yet.
+start_stripe_mock() {
+  local version bin
+  version=$(cat "$here/stripe-mock.version")
+  bin="${HOSTING_CACHE:-/var/cache/hosting}/stripe-mock/$version/stripe-mock"
+  curl -s -o /dev/null http://127.0.0.1:12111/ && return 0
+  [ -x "$bin" ] || { echo "stripe-mock $version is not built ($bin); .ci/run builds it" >&2; return 1; }
+  nohup "$bin" -http-addr 127.0.0.1:12111 -https-addr 127.0.0.1:12112 >"$log/stripe-mock.log" 2>&1 &
+  for _ in $(seq 1 30); do curl -s -o /dev/null http://127.0.0.1:12111/ && return 0; sleep 0.5; done
+  echo "stripe-mock did not start; see $log/stripe-mock.log" >&2; tail -20 "$log/stripe-mock.log" >&2; return 1
+}
+
 start_dockerd
 isolate_containers
+start_stripe_mock
 bash "$here/images.sh"
 echo "services ready: docker $(docker version --format '{{.Server.Version}}')"
