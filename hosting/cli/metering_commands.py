@@ -155,6 +155,8 @@ def _render_outcomes(outcomes: list[JobOutcome]) -> None:
             text = f"{s['checked']} custom domains checked"
         elif o.job == "network":
             text = f"{len(s['shaped'])} containers shaped, {s['unchanged']} already at their rate"
+            if s["skipped"]:
+                text = f"network rates not enforced: {s['skipped']}"
         elif o.job == "backups":
             text = f"{s['backed_up']} databases backed up" if s.get("due", True) else "not due"
         elif o.job == "snapshot":

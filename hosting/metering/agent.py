@@ -86,6 +86,7 @@ class Agent:
         self.echo = echo
         self.reader = ContainerReader(self.engine, frozenset(spec.tenants))
         self._engine_down = False
+        self._unshaped_said = False
 
     # --- structured log lines: one JSON object per line, to the file and the echo sink ---
     def log(self, level: str, event: str, **fields: Any) -> None:
@@ -172,7 +173,11 @@ class Agent:
         from hosting.provider.netshape import reconcile
 
         r = reconcile(self.spec, self.engine)
-        return {"shaped": r.shaped, "unchanged": r.unchanged, "removed": r.removed}
+        if r.skipped is not None and not self._unshaped_said:  # once, not every 30 s
+            self.log("warning", "network_rates_not_enforced", reason=r.skipped)
+        self._unshaped_said = r.skipped is not None
+        summary: dict[str, Any] = {"shaped": r.shaped, "unchanged": r.unchanged}
+        return {**summary, "removed": r.removed, "skipped": r.skipped}
 
     def _backups(self) -> dict[str, Any]:
         # Each database on its own: one failed backup is logged and the others still run.

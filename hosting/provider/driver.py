@@ -279,7 +279,7 @@ class Driver:
         )
         outputs = {k: v.value for k, v in res.outputs.items()}
         runtime.enforce_pids_limits(self.spec, self._pids_limits(self._settings_used))
-        netshape.enforce(self.spec)  # the plan's network rate: tc on each container's veth
+        warnings += netshape.enforce(self.spec)  # the plan's network rate: tc on the veths
         warnings += self.guard_host()
         edge_links.join_all(self.spec)
         self.load_edge()

@@ -56,6 +56,7 @@ class Report:
     shaped: dict[str, int] = field(default_factory=dict)  # container → Mbps, where changed
     unchanged: int = 0  # containers already at their rate
     removed: list[str] = field(default_factory=list)  # IFBs whose veth was gone
+    skipped: str | None = None  # why nothing could be done here
 
 
 def burst_bytes(mbps: int) -> int:
@@ -216,18 +217,25 @@ def wanted_rates(spec: Spec, engine: Engine) -> dict[str, tuple[int, int]]:
     return out
 
 
-def local_engine(host: str) -> bool:
-    """Only an engine on this machine has its veths here."""
-    return host.startswith("unix://")
+def unusable(host: str) -> str | None:
+    """Why this process cannot shape the engine's containers, or None when it can."""
+    if not host.startswith("unix://"):
+        return "the engine is on another host"  # its veths are there, not here
+    if os.geteuid() != 0:
+        return "tc needs root (CAP_NET_ADMIN)"
+    missing = [t for t in ("ip", "tc", "nsenter") if shutil.which(t) is None]
+    if missing:
+        return f"{', '.join(missing)} not installed (iproute2, util-linux)"
+    return None
 
 
 def reconcile(spec: Spec, engine: Engine | None = None) -> Report:
     """Every running tenant container at its plan's rate, both ways; orphan IFBs removed."""
     from hosting.metering.engine import Engine
 
-    report = Report()
     engine = engine or Engine(spec.platform.docker.host)
-    if not local_engine(engine.host):
+    report = Report(skipped=unusable(engine.host))
+    if report.skipped is not None:
         return report
     wanted = wanted_rates(spec, engine)
     links = host_links()
@@ -246,12 +254,16 @@ def reconcile(spec: Spec, engine: Engine | None = None) -> Report:
     return report
 
 
-def enforce(spec: Spec) -> Report:
-    """Apply's call: the same reconcile, its failures said as apply's."""
+def enforce(spec: Spec) -> list[str]:
+    """Apply's call: the same reconcile, its failures said as apply's. Returns a warning when
+    this process cannot shape at all (as the storage bound and the firewall do)."""
     try:
-        return reconcile(spec)
+        report = reconcile(spec)
     except HostingError as exc:
         raise ProviderError(
             f"could not set the network rate: {exc.message}",
             exc.hint or "the containers run unshaped until the agent or the next apply succeeds",
         ) from None
+    if report.skipped is None:
+        return []
+    return [f"the plans' network rates are not enforced: {report.skipped} (run apply as root)"]
