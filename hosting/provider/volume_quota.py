@@ -109,7 +109,7 @@ def ensure(root: Path, wanted: Mapping[str, TenantVolumes]) -> Report:
             report.created.append(tenant)
         mnt.mkdir(exist_ok=True)
         if not os.path.ismount(mnt):
-            _run("mount", "-o", MOUNT_OPTIONS, str(image), str(mnt))
+            _mount(image, mnt)
             report.mounted.append(tenant)
         current = filesystem_size(image)
         if vols.size_bytes > current:
@@ -173,7 +173,7 @@ def _grow(image: Path, mnt: Path, size: int) -> bool:
     deadline = time.monotonic() + 10
     while _run("losetup", "-j", str(image)).strip():
         if time.monotonic() > deadline:
-            _run("mount", "-o", MOUNT_OPTIONS, str(image), str(mnt))
+            _mount(image, mnt)
             return False
         time.sleep(0.2)
     try:
@@ -185,8 +185,19 @@ def _grow(image: Path, mnt: Path, size: int) -> bool:
             )
         _run("resize2fs", str(image))
     finally:
-        _run("mount", "-o", MOUNT_OPTIONS, str(image), str(mnt))
+        _mount(image, mnt)
     return True
+
+
+def _mount(image: Path, mnt: Path) -> None:
+    """Mount the image at mnt. If a loop device still holds it (the filesystem lives on in a
+    container's volume mount after ours went), mount that device: a second loop device on the
+    same file would be a second, independent ext4 on the same blocks, and corrupt it."""
+    attached = _run("losetup", "-n", "-O", "NAME", "-j", str(image)).split()
+    if attached:
+        _run("mount", "-o", MOUNT_OPTIONS.removeprefix("loop,"), attached[0], str(mnt))
+    else:
+        _run("mount", "-o", MOUNT_OPTIONS, str(image), str(mnt))
 
 
 def _other_mounts(mnt: Path) -> list[str]:

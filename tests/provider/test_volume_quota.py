@@ -146,6 +146,37 @@ def test_an_unmounted_filesystem_stops_the_database_instead_of_filling_the_host(
     assert volumes.sh(bound, "cat /data/marker").stdout == "kept\n"
 
 
+def test_mounting_again_under_a_running_database_reuses_its_loop_device(
+    root: Path, volumes: Volumes
+) -> None:
+    """Our mount gone while a container's volume still holds the filesystem: mounting the
+    image through a second loop device would be a second ext4 on the same blocks. The one
+    device is reused (volume_quota mounts it by name; util-linux's `mount -o loop` would reuse
+    it too, so this holds the property, whichever does it), and what the container writes
+    shows at once on the host's mount."""
+    volume_quota.ensure(root, {"acme": TenantVolumes(64 * MIB, ("main",))})
+    bound = volumes.bound(volume_quota.device(root, "acme", "main"))
+    name = f"{volumes.tag}_long"
+    docker("run", "-d", "--name", name, "--network", "none", "-v", f"{bound}:/data", BUSYBOX,
+           "sleep", "600")  # fmt: skip
+    try:
+        assert volume_quota.unmount(root) == []  # ours goes; the container's mount stays
+        image = str(volume_quota.image_path(root, "acme"))
+        attached = subprocess.run(["losetup", "-n", "-O", "NAME", "-j", image],
+                                  capture_output=True, text=True).stdout.split()  # fmt: skip
+        assert len(attached) == 1  # still held by the container
+        report = volume_quota.ensure(root, {"acme": TenantVolumes(64 * MIB, ("main",))})
+        assert report.mounted == ["acme"]
+        again = subprocess.run(["losetup", "-n", "-O", "NAME", "-j", image],
+                               capture_output=True, text=True).stdout.split()  # fmt: skip
+        assert again == attached
+        docker("exec", name, "sh", "-c", "echo live > /data/seen")
+        seen = volume_quota.device(root, "acme", "main") / "seen"
+        assert seen.read_text() == "live\n"
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
 def test_a_larger_plan_grows_the_filesystem_and_keeps_the_data(
     root: Path, volumes: Volumes
 ) -> None:
