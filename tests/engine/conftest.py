@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from hosting.engine import locate
+from hosting.provider import firewall, volume_quota
 from tests.conftest import require, run_hosting
 
 PASSPHRASE = "engine-test-passphrase-0b1c"
@@ -136,6 +137,9 @@ def project(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         if (folder / "hosting.yaml").exists():
             proj.run("destroy", "--yes", "--delete-data")
         remove_leftovers(platform + "_")
+        if os.geteuid() == 0:  # what apply as root made on the host, if destroy did not run
+            firewall.remove(platform)
+            volume_quota.delete(volume_quota.root_of(proj.state_dir))
 
 
 def api_context(folder: Path) -> Path:

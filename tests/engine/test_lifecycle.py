@@ -7,6 +7,7 @@ The tests run in file order and build on each other, as a user's session does.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -16,9 +17,11 @@ from contextlib import contextmanager
 import pytest
 
 import hosting
+from hosting.provider import firewall, volume_quota
 from hosting.provider.blockdev import device_of
 from hosting.spec import names
 from hosting.stacks.containers import PIDS_LIMIT
+from tests.conftest import require
 from tests.docker_runtime.runtime import pids_max
 from tests.engine.conftest import (
     PLATFORM,
@@ -171,6 +174,30 @@ def test_apply_starts_everything_hardened_healthy_and_reachable(lifecycle: Proje
     assert status == 200 and body.strip() == f"db-ok:{names.database_name('main')}", body
 
 
+def test_apply_bounds_the_database_volume_and_fences_the_tenant_bridge(lifecycle: Project) -> None:
+    """As root, as CI applies: the database's volume binds a directory in the tenant's own
+    filesystem of Pro's 50 GB, which apply mounted; the tenant's bridge is in this platform's
+    INPUT and egress chains, jumped to from INPUT and DOCKER-USER."""
+    require(os.geteuid() == 0, "root (apply mounts and sets iptables rules as root)")
+    root = volume_quota.root_of(lifecycle.state_dir)
+    volume = names.volume_name(lifecycle.platform, "acme", "main")
+    options = json.loads(docker("volume", "inspect", volume))[0]["Options"]
+    assert options == {"type": "none", "o": "bind", "device": str(root / "acme" / "main")}
+    assert os.path.ismount(root / "acme")
+    df = docker("exec", container(lifecycle, "main"), "df", "-Pk", "/var/lib/postgresql/data")
+    total = int(df.splitlines()[-1].split()[1]) * 1024
+    assert 0.9 * 50 * 2**30 < total <= 50 * 2**30  # Pro: 50 GB, GB = 2^30 bytes
+    c = firewall.chains(lifecycle.platform)
+    network = names.network_name(lifecycle.platform, "acme")
+    bridge = firewall.bridge_of(json.loads(docker("network", "inspect", network))[0])
+    rules = iptables_rules()
+    assert f"-A {c.input} -i {bridge} -g {c.input_policy}" in rules
+    assert f"-A {c.egress} -i {bridge} -g {c.egress_policy}" in rules
+    comment = f'-m comment --comment "hosting {lifecycle.platform}"'
+    assert f"-A INPUT {comment} -j {c.input}" in rules
+    assert f"-A DOCKER-USER {comment} -j {c.egress}" in rules
+
+
 def test_an_immediate_second_plan_has_no_changes(lifecycle: Project) -> None:
     code, plan = lifecycle.plan()
     assert code == 0, changes(plan)
@@ -256,17 +283,41 @@ def test_destroy_keeps_data_volumes_and_delete_data_removes_them(lifecycle: Proj
     volumes = docker_names("volume", lifecycle.platform)
     data = names.volume_name(lifecycle.platform, "acme", "main")
     assert data in volumes
+    as_root = os.geteuid() == 0  # apply mounted the databases' filesystems and set iptables
+    image = volume_quota.image_path(volume_quota.root_of(lifecycle.state_dir), "acme")
+    chains = firewall.chains(lifecycle.platform).all()
     lifecycle.ok("destroy", "--yes")
     assert docker_names("container", lifecycle.platform) == []
     kept = docker_names("volume", lifecycle.platform)
     assert data in kept and any("edge" in v for v in kept), kept
-    # the database comes back with its data: the same password still opens it
+    if as_root:  # the last tenant network gone: no chain left; the image kept, unmounted
+        assert not any(chain in rule for rule in iptables_rules() for chain in chains)
+        assert image.is_file() and not os.path.ismount(image.with_suffix(""))
+    # the database comes back with its data (apply mounts its filesystem again): the same
+    # password still opens it
     lifecycle.ok("apply", "--yes")
     wait_healthy(container(lifecycle, "main"))
+    status, body = https_get(
+        edge_root_ca(lifecycle.platform, lifecycle.folder), host("api", "api"), "/cgi-bin/db"
+    )
+    assert status == 200 and body.strip() == f"db-ok:{names.database_name('main')}", body
     lifecycle.ok("destroy", "--yes", "--delete-data")
     assert docker_names("container", lifecycle.platform) == []
     assert docker_names("volume", lifecycle.platform) == []
     assert docker_names("network", lifecycle.platform) == []
+    if as_root:
+        assert not image.exists() and not image.with_suffix("").exists()
+        assert not any(chain in rule for rule in iptables_rules() for chain in chains)
+
+
+def docker(*args: str) -> str:
+    out = subprocess.run(["docker", *args], capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+def iptables_rules() -> list[str]:
+    out = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()
 
 
 def docker_root() -> str:
