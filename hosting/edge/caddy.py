@@ -38,6 +38,21 @@ ACCESS_LOGGER = "edge"  # Caddy names the logger http.log.access.<this>
 # container (up to its 10 s grace), starts the new one and waits for the next active health
 # check (up to 5 s): 10 s was too short on a busy host, where CI saw requests time out.
 TRY_DURATION = "30s"
+# What a suspended tenant's hosts answer (SPEC §6): 402 Payment Required, a page saying why,
+# and no caching, so the site is back the moment the edge is reloaded after payment.
+SUSPENDED_HANDLER: dict[str, Any] = {
+    "handler": "static_response",
+    "status_code": 402,
+    "headers": {
+        "Content-Type": ["text/html; charset=utf-8"],
+        "Cache-Control": ["no-store"],
+    },
+    "body": (
+        "<!doctype html><meta charset=utf-8><title>Payment required</title>"
+        "<h1>402 Payment required</h1><p>This site is paused until its account is paid. "
+        "Nothing has been deleted.</p>\n"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,7 @@ class EdgeRoute:
     health_path: str
     health_interval_s: int
     health_timeout_s: int
+    suspended: bool = False  # the tenant is suspended: 402 instead of the site
 
 
 def edge_routes(
@@ -62,11 +78,13 @@ def edge_routes(
     verified_domains: frozenset[str] = frozenset(),
     upstreams: Mapping[tuple[str, str], list[str]] | None = None,
     static_root: str = STATIC_ROOT,
+    suspended: frozenset[str] = frozenset(),
 ) -> list[EdgeRoute]:
     """Every running web/API deployment's hosts and upstreams, in spec order.
 
     `upstreams` overrides the dial addresses per (tenant, deployment); by default they are the
     replica containers' names on the tenant network (the edge joins every tenant network).
+    A `suspended` tenant's deployments keep their hosts (and certificates) but get a 402 page.
     """
     platform = spec.platform.name
     out: list[EdgeRoute] = []
@@ -106,6 +124,7 @@ def edge_routes(
                     health_path=dep.health.path,
                     health_interval_s=dep.health.interval_s,
                     health_timeout_s=dep.health.timeout_s,
+                    suspended=tid in suspended,
                 )
             )
     return out
@@ -153,8 +172,10 @@ def _routes(routes: list[EdgeRoute]) -> list[dict[str, Any]]:
                     "terminal": True,
                 }
             )
-        if r.static_root is not None:
-            handle: list[dict[str, Any]] = [{"handler": "file_server", "root": r.static_root}]
+        if r.suspended:
+            handle: list[dict[str, Any]] = [SUSPENDED_HANDLER]
+        elif r.static_root is not None:
+            handle = [{"handler": "file_server", "root": r.static_root}]
         else:
             handle = [_proxy_handler(r)]
         out.append({"match": [{"host": list(r.hosts)}], "handle": handle, "terminal": True})
@@ -189,6 +210,7 @@ def build_config(
     https_port: int = 443,
     tls: bool = True,
     ca_root_path: str | None = None,
+    suspended: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """The edge's whole Caddy config as JSON-ready data (pure: same spec, same config).
 
@@ -198,7 +220,11 @@ def build_config(
     finds `platform.acme.ca_root` (inside the edge container it is mounted elsewhere).
     """
     routes = edge_routes(
-        spec, verified_domains=verified_domains, upstreams=upstreams, static_root=static_root
+        spec,
+        verified_domains=verified_domains,
+        upstreams=upstreams,
+        static_root=static_root,
+        suspended=suspended,
     )
     server: dict[str, Any] = {
         "listen": [f":{https_port}"] if tls else [f":{http_port}"],

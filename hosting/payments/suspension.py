@@ -85,7 +85,7 @@ def suspended_tenants(store_path: Path) -> frozenset[str]:
     """Tenants suspended now; none when the store does not exist yet."""
     if not Path(store_path).exists():
         return frozenset()
-    with store.connect(store_path) as conn:
+    with store.connect(store_path, read_only=True) as conn:  # plan may run read-only
         rows = conn.execute(
             "SELECT DISTINCT tenant FROM tenant_suspensions WHERE lifted_on IS NULL"
         ).fetchall()

@@ -70,6 +70,14 @@ def verified_domains(spec: Spec, state_dir: Path) -> frozenset[str]:
     return frozenset(fn(spec, state_dir))
 
 
+def suspended_tenants(state_dir: Path) -> frozenset[str]:
+    """Tenants suspended for an unpaid invoice (issue 15): apply stops their web and API
+    deployments and the edge answers them with 402, until the invoice is paid."""
+    from hosting.payments.suspension import suspended_tenants as in_store
+
+    return in_store(state_dir / "hosting.duckdb")
+
+
 class Driver:
     def __init__(
         self,
@@ -148,6 +156,7 @@ class Driver:
             state_dir=self.state_dir,
             base_dir=self.base_dir,
             verified_domains=verified_domains(self.spec, self.state_dir),
+            suspended=suspended_tenants(self.state_dir),
             host_cpus=runtime.engine_cpus(self.spec),
             io_device=runtime.io_device(self.spec),
             volume_root=(
@@ -359,6 +368,7 @@ class Driver:
             self.spec,
             verified_domains=verified_domains(self.spec, self.state_dir),
             ca_root_path=EDGE_CA_ROOT,
+            suspended=suspended_tenants(self.state_dir),
         )
         sock = self.state_dir / "edge" / "admin" / "admin.sock"
         deadline = time.monotonic() + timeout_s

@@ -73,6 +73,8 @@ def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> N
         for did, dep in tenant.deployments.items():
             key = f"{tid}/{did}"
             status = "stopped" if dep.stopped else "running"
+            if status == "running" and tid in settings.suspended and dep.type != "database":
+                status = "suspended"  # unpaid: not run, the edge answers 402
             if isinstance(dep, DatabaseDeployment):
                 access = settings.databases[key]
                 Database(

@@ -82,7 +82,7 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
                         (settings.base_dir / dep.static).resolve()
                     )
                 continue
-            if dep.stopped:
+            if dep.stopped or tid in settings.suspended:
                 apps[(tid, did)] = []
                 continue
             env, secret_names = resolve_env(dep.env, table)

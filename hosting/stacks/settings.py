@@ -41,6 +41,9 @@ class ProgramSettings:
     host_cpus: float | None = None
     # The block device behind Docker's data root: disk IO limits name it (None: not set).
     io_device: str | None = None
+    # Tenants suspended for an unpaid invoice (hosting.payments.suspension): their web and API
+    # containers are not run and the edge answers their hosts with 402; databases are kept.
+    suspended: frozenset[str] = frozenset()
     # Where each tenant's databases' filesystem is mounted (hosting.provider.volume_quota):
     # database volumes bind a directory in it. None: plain named volumes, unbounded.
     volume_root: Path | None = None
