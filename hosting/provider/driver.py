@@ -269,8 +269,8 @@ class Driver:
         it fails the update instead of being taken."""
         stack = self._prepared(persist=True)
         collector = Collector(self.on_step)
+        warnings = self.prepare_host()  # may refuse: before anything changes
         edge_links.leave_removed(self.spec)
-        warnings = self.prepare_host()
         if targets:
             # The engine checks --target against the state before the program runs, so a
             # refresh inside a targeted up refuses new resources: refresh on its own first.
@@ -303,6 +303,15 @@ class Driver:
         if why is not None:
             return [f"database volumes are not size-bounded: {why}"] if wanted else []
         root = volume_quota.root_of(self.state_dir)
+        if os.geteuid() != 0:
+            missing = volume_quota.unmounted(root, wanted)
+            if missing:
+                raise ProviderError(
+                    f"the databases' filesystems of {', '.join(missing)} are not mounted, "
+                    "and mounting needs root; nothing was applied",
+                    "run `hosting apply` as root (it mounts them, and after a reboot again)",
+                )
+            return ["the databases' filesystems were not checked for growth: it needs root"]
         report = volume_quota.ensure(root, wanted)
         volume_quota.unmount(root, keep=wanted)
         if report.mounted:
@@ -338,10 +347,12 @@ class Driver:
             # whatever the file has and the stack does not.
             runtime.remove_volumes(self.spec)
         root = volume_quota.root_of(self.state_dir)
-        if volume_quota.usable(self.spec) is None:
+        if volume_quota.usable(self.spec) is None and os.geteuid() == 0:
             # Images are kept with the volumes, deleted with them (data safety first).
             busy = volume_quota.delete(root) if delete_data else volume_quota.unmount(root)
             warnings += [f"{t}: its databases' filesystem is still in use" for t in busy]
+        elif volume_quota.usable(self.spec) is None and volume_quota.wanted(self.spec):
+            warnings.append("the databases' filesystems stay mounted: unmounting needs root")
         return Result(collector.changes(), diagnostics=collector.diagnostics, warnings=warnings)
 
     def refresh(self) -> Result:

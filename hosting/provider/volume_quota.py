@@ -16,8 +16,9 @@ the tenant's filesystem only. The image takes only the blocks written.
   shrinks only unmounted: a smaller plan leaves the filesystem as it is, with a warning.
 - destroy unmounts and keeps the images (the volumes are kept too); `destroy --delete-data`
   deletes them with the volumes.
-- Only for a local engine (`unix://`), and only as root (mount needs CAP_SYS_ADMIN);
-  otherwise the volumes stay plain named volumes and apply warns.
+- Only for a local engine (`unix://`) with util-linux and e2fsprogs; otherwise the volumes
+  stay plain named volumes and apply warns. Mounting needs root: an apply without it
+  proceeds only when every filesystem is already mounted.
 """
 
 from __future__ import annotations
@@ -75,14 +76,20 @@ class Report:
     warnings: list[str] = field(default_factory=list)
 
 
-def can_mount() -> str | None:
-    """Why this process cannot make the filesystems, or None when it can."""
-    if os.geteuid() != 0:
-        return "it needs root"
+def missing_tools() -> str | None:
     missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        return f"{', '.join(missing)} not installed (util-linux, e2fsprogs)"
-    return None
+    return f"{', '.join(missing)} not installed (util-linux, e2fsprogs)" if missing else None
+
+
+def unmounted(root: Path, wanted: Mapping[str, TenantVolumes]) -> list[str]:
+    """Tenants whose filesystem or a database's directory in it is missing: what a process
+    without root cannot fix (a read-only check; sizes need root to read)."""
+    return sorted(
+        tenant
+        for tenant, vols in wanted.items()
+        if not os.path.ismount(mountpoint(root, tenant))
+        or not all(device(root, tenant, d).is_dir() for d in vols.deployments)
+    )
 
 
 def _run(*args: str) -> str:
@@ -248,7 +255,9 @@ def wanted(spec: Spec) -> dict[str, TenantVolumes]:
 
 
 def usable(spec: Spec) -> str | None:
-    """Why database volumes cannot be bounded by this process, or None when they can."""
+    """Why this platform's database volumes cannot be bounded, or None when they are: the
+    same answer for plan and apply on one machine, whoever runs them, so that a plan made
+    without root (a read-only preview) declares the volumes apply makes."""
     if not spec.platform.docker.host.startswith("unix://"):
         return "the engine is on another host"
-    return can_mount()
+    return missing_tools()

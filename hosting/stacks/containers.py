@@ -20,9 +20,6 @@ Limits and what they cover:
   `deviceReadBps`/`deviceWriteBps` but pulumi_docker 5.1's Python classes do not, so the
   program adds them with a resource transform (`hosting.stacks.docker_args.io_throttle`);
   the Engine API cannot update them on a running container.
-- network: the plan's Mbps each way is no container setting at all: apply and the metering
-  agent shape the host end of each of its veths with tc once it runs
-  (`hosting.provider.netshape`).
 """
 
 from __future__ import annotations
