@@ -58,7 +58,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "The Pulumi engine that plan and apply drive: build it from Go modules, or install it.",
     ),
     "init": ("spec_commands", "Write a commented starter hosting.yaml."),
-    "invoice": ("billing_commands", "Invoices: run, list, show, mark."),
+    "invoice": (
+        "billing_commands",
+        "Invoices: run, list, show, mark, credit, send, collect, refund.",
+    ),
     "logs": (
         "deploy_commands",
         "App logs of every replica (prefixed by replica), or the build log.",

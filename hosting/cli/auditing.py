@@ -42,6 +42,8 @@ AUDITED: dict[tuple[str, ...], Callable[[Params], bool]] = {
     ("credentials",): lambda params: bool(params.get("show_secrets")),
     ("invoice", "run"): _always,
     ("invoice", "mark"): _always,
+    ("invoice", "credit"): _always,  # a credit note: money off an issued invoice
+    ("invoice", "send"): _always,  # an email to a tenant, recorded as a delivery
     ("invoice", "collect"): _always,  # Stripe customers and PaymentIntents
     ("invoice", "refund"): _always,  # a Stripe refund and its credit note
     ("payments", "dunning"): _always,  # retries, reminders, suspensions

@@ -46,6 +46,12 @@ def invoice_json(inv: Invoice) -> dict[str, Any]:
     out["storage_used_gb"] = _gb(inv.storage_used_gb)
     out["bandwidth_used_gb"] = _gb(inv.bandwidth_used_gb)
     out["lines"] = [_line(ln) for ln in inv.lines]
+    # The document's parts (issue 15) beside the product document's fields.
+    out["due_date"] = to_jsonable(inv.due_date)
+    out["credited"] = to_jsonable(inv.credited)
+    out["amount_due"] = to_jsonable(inv.amount_due)
+    if inv.document is not None:
+        out["document"]["tax_rate"] = _qty(inv.document.tax_rate)
     return out
 
 
@@ -197,7 +203,12 @@ def usage_command(app: App, tenant: str, as_of: date | None, as_json: bool) -> N
 
 @cli.group()
 def invoice() -> None:
-    """Invoices: run, list, show, mark."""
+    """Invoices: run, list, show, mark, credit, send, collect, refund."""
+
+
+# `invoice credit` and `invoice send` (issue 15) live in their own module; importing it here
+# registers them whenever the `invoice` group loads.
+from hosting.cli import invoice_commands  # noqa: E402, F401
 
 
 @invoice.command("run")
@@ -263,7 +274,19 @@ def invoice_show(app: App, number: str, as_json: bool) -> None:
         for ln in inv.lines
     ]
     click.echo(table(["Kind", "Description", "Qty", "Unit", "Amount"], rows, right=(2, 3, 4)))
+    doc = inv.document
+    if doc is not None and doc.tax_rate:
+        click.echo(f"Subtotal: {doc.net:.2f} {inv.currency}")
+        click.echo(f"Tax {_qty(doc.tax_rate)}%: {doc.tax:.2f} {inv.currency}")
     click.echo(f"Total: {inv.amount:.2f} {inv.currency}")
+    for n in inv.credit_notes:
+        click.echo(
+            f"Credit note {n.credit_note_number} ({n.issue_date}): -{n.amount:.2f} "
+            f"{n.currency}, {n.reason}"
+        )
+    if doc is not None:
+        click.echo(f"issued {doc.issue_date}, due {doc.due_date} ({doc.terms_days} days)")
+        click.echo(f"Amount due: {inv.amount_due:.2f} {inv.currency}")
     if inv.paid_at:
         click.echo(f"paid at {to_jsonable(inv.paid_at)}")
 
