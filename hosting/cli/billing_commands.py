@@ -105,6 +105,7 @@ def subscription_show(app: App, tenant: str, as_of: date | None, as_json: bool) 
     if as_json:
         out: dict[str, Any] = to_jsonable(sub)
         out["usage"] = _usage_json(sub.usage) if sub.usage else None
+        out["payments"] = _account(app, tenant)
         echo_json(out)
         return
     click.echo(f"{sub.tenant}: {sub.plan} ({sub.billing_cycle}), {sub.status}")
@@ -123,6 +124,16 @@ def subscription_show(app: App, tenant: str, as_of: date | None, as_json: bool) 
     for h in sub.history:
         what = f"{h.plan} ({h.billing_cycle})" if h.plan else ""
         click.echo(f"    {h.effective} {h.event} {what}")
+    from hosting.cli.payments_commands import echo_account
+
+    echo_account(_account(app, tenant))
+
+
+def _account(app: App, tenant: str) -> Any:
+    """Suspension and dunning steps (issue 15), from the payments tables."""
+    from hosting.payments.suspension import account
+
+    return account(app.store_path, tenant)
 
 
 @subscription.command("sync")

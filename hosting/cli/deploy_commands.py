@@ -420,11 +420,17 @@ def status(app: App, tenant: str | None, as_json: bool) -> None:
 
     tenants = [tenant] if tenant is not None else list(spec.tenants)
     alerts = [a for t in tenants for a in standing_alerts(app.store_path, spec, t)]
+    rows, suspended = _with_suspensions(app, rows, tenants)
     if as_json:
-        echo_json({"deployments": rows, "alerts": alerts})
+        echo_json({"deployments": rows, "alerts": alerts, "suspended": suspended})
         return
     for a in alerts:
         click.echo(f"alert: {a.tenant} {a.kind} {a.level}: {a.message}")
+    for s in suspended:
+        click.echo(
+            f"suspended: {s.tenant} since {s.suspended_on}, invoice {s.invoice_number} unpaid "
+            "(its web and API answer 402 once applied)"
+        )
     click.echo(
         table(
             ["Deployment", "Type", "Status", "Health", "Replicas", "URLs"],
@@ -441,6 +447,26 @@ def status(app: App, tenant: str | None, as_json: bool) -> None:
             ],
         )
     )
+
+
+def _with_suspensions(app: App, rows: list[Any], tenants: list[str]) -> tuple[list[Any], list[Any]]:
+    """A suspended tenant's web and API show `suspended` (issue 15), whatever still runs
+    until the next apply stops it."""
+    from dataclasses import replace
+
+    from hosting import store
+    from hosting.payments.suspension import open_suspension
+
+    if not app.store_path.exists():
+        return rows, []
+    with store.connect(app.store_path, read_only=True) as conn:
+        found = [s for t in tenants if (s := open_suspension(conn, t)) is not None]
+    names = {s.tenant for s in found}
+    out = [
+        replace(r, status="suspended") if r.tenant in names and r.type != "database" else r
+        for r in rows
+    ]
+    return out, found
 
 
 @cli.command()

@@ -190,6 +190,7 @@ def payments_dunning(app: App, as_of: date | None, as_json: bool) -> None:
         check_as_of(as_of),
         suspend_after=billing.suspend_after_days if billing is not None else None,
         gateway=gateway,
+        remind=_reminder(app),
     )
     if as_json:
         echo_json({"steps": taken})
@@ -201,3 +202,43 @@ def payments_dunning(app: App, as_of: date | None, as_json: bool) -> None:
     click.echo(table(["Invoice", "Tenant", "Step", "Day", "Outcome"], rows))
     if any(t.step in ("suspend", "unsuspend") and "suspended" in t.outcome for t in taken):
         click.echo("run `hosting apply` to stop or start the tenants' sites accordingly")
+
+
+def _reminder(app: App) -> Any:
+    """Reminders by email through `platform.smtp` (hosting.billing.delivery, issue 15 part A);
+    without it they are recorded and not sent. A failed send is the step's outcome, so the
+    other steps still run."""
+    from hosting.payments import dunning
+
+    if app.spec.platform.smtp is None:
+        return dunning.no_mail
+    try:
+        from hosting.billing.delivery import send_reminder
+    except ImportError:  # delivery not in this build
+        return dunning.no_mail
+    from hosting.errors import HostingError
+
+    def remind(inv: Any, day: int) -> str:
+        try:
+            sent = send_reminder(
+                app.spec, app.store_path, app.file_path.resolve().parent, inv.number
+            )
+        except HostingError as exc:
+            return f"reminder not sent: {exc.message}"
+        return f"emailed to {sent.recipient}"
+
+    return remind
+
+
+def echo_account(acc: Any) -> None:
+    """The payments part of `subscription TENANT`: suspended or not, and each dunning step."""
+    if acc.suspended is not None:
+        s = acc.suspended
+        click.echo(f"  SUSPENDED since {s.suspended_on}: invoice {s.invoice_number} unpaid")
+    for s in acc.suspensions:
+        if s.lifted_on is not None:
+            click.echo(f"  suspended {s.suspended_on} to {s.lifted_on} ({s.invoice_number})")
+    if acc.dunning:
+        click.echo("  dunning:")
+        for st in acc.dunning:
+            click.echo(f"    {st.on_date} {st.invoice_number} day {st.day} {st.step}: {st.outcome}")

@@ -95,7 +95,7 @@ def run(
         days = (today - start_of(inv)).days
         mine = {(s, d) for n, s, d in done if n == inv.number}
         for step in plan(days, suspend_after, mine):
-            outcome = _act(store_path, inv, step, gateway, remind) if step.act else "skipped"
+            outcome = _act(store_path, inv, step, today, gateway, remind) if step.act else "skipped"
             _record(store_path, inv, step, today, outcome)
             taken.append(Taken(inv.number, inv.tenant, step.step, step.day, outcome))
     taken.extend(_lift_settled(store_path, today))
@@ -103,13 +103,18 @@ def run(
 
 
 def _act(
-    store_path: Path, inv: Due, step: Planned, gateway: Gateway | None, remind: Reminder
+    store_path: Path,
+    inv: Due,
+    step: Planned,
+    today: date,
+    gateway: Gateway | None,
+    remind: Reminder,
 ) -> str:
     if step.step == "reminder":
         return remind(inv, step.day)
     if step.step == "suspend":
         with store.connect(store_path) as conn, store.transaction(conn):
-            opened = suspension.suspend(conn, inv.tenant, inv.number, utcnow().date(), utcnow())
+            opened = suspension.suspend(conn, inv.tenant, inv.number, today, utcnow())
         return "suspended" if opened else "already suspended"
     if gateway is None:
         return "not retried: no payment provider (platform.payments)"

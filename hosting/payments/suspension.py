@@ -90,3 +90,37 @@ def suspended_tenants(store_path: Path) -> frozenset[str]:
             "SELECT DISTINCT tenant FROM tenant_suspensions WHERE lifted_on IS NULL"
         ).fetchall()
     return frozenset(str(r[0]) for r in rows)
+
+
+@dataclass(frozen=True)
+class Step:
+    invoice_number: str
+    step: str
+    day: int
+    on_date: date
+    outcome: str
+
+
+@dataclass(frozen=True)
+class Account:
+    """A tenant's payment standing, for `subscription TENANT`, `status` and reports."""
+
+    tenant: str
+    suspended: Suspension | None
+    suspensions: list[Suspension]
+    dunning: list[Step]
+
+
+def account(store_path: Path, tenant: str) -> Account:
+    if not Path(store_path).exists():
+        return Account(tenant, None, [], [])
+    with store.connect(store_path, read_only=True) as conn:
+        steps = [
+            Step(str(n), str(s), int(d), o, str(out))
+            for n, s, d, o, out in conn.execute(
+                "SELECT invoice_number, step, day, on_date, outcome FROM dunning_steps "
+                "WHERE tenant = $1 ORDER BY on_date, invoice_number, day, step",
+                [tenant],
+            ).fetchall()
+        ]
+        return Account(tenant, open_suspension(conn, tenant), history(conn, tenant), steps)
