@@ -6,7 +6,8 @@ database would fill the host. Instead each tenant with a database gets a sparse 
 it), loop-mounted at `STATE_DIR/volumes/<tenant>/`. Each database volume is Docker's local
 driver binding a directory in it (`type=none,o=bind,device=STATE_DIR/volumes/<tenant>/<db>`):
 a tenant's databases share the plan's storage, and writing past it fails with ENOSPC inside
-the tenant's filesystem only. The image takes only the blocks written.
+the tenant's filesystem only. The image takes only the blocks written. The loop device does
+direct IO, so the plan's disk IO limit on the data root's disk still holds their writes.
 
 - Apply mounts (before the engine starts any database) and re-mounts after a reboot: the
   volume's directory exists only inside the mounted filesystem, so a database whose
@@ -118,6 +119,11 @@ def ensure(root: Path, wanted: Mapping[str, TenantVolumes]) -> Report:
         if not os.path.ismount(mnt):
             _mount(image, mnt)
             report.mounted.append(tenant)
+        if not _direct_io(mnt):
+            report.warnings.append(
+                f"{tenant}: the databases' writes escape the plan's disk IO limit (the loop "
+                "device cannot do direct IO on the filesystem holding its image)"
+            )
         current = filesystem_size(image)
         if vols.size_bytes > current:
             if _grow(image, mnt, vols.size_bytes):
@@ -194,6 +200,18 @@ def _grow(image: Path, mnt: Path, size: int) -> bool:
     finally:
         _mount(image, mnt)
     return True
+
+
+def _direct_io(mnt: Path) -> bool:
+    """Direct IO on the loop device: its writes to the image then reach the disk in the
+    writing container's blkio cgroup, where the plan's disk IO limit applies (through the
+    page cache they would not: nothing throttles the loop device itself)."""
+    loop = _run("findmnt", "-n", "-o", "SOURCE", "--mountpoint", str(mnt)).strip()
+    flag = Path(f"/sys/block/{Path(loop).name}/loop/dio")
+    if flag.is_file() and flag.read_text().strip() == "1":
+        return True
+    subprocess.run(["losetup", "--direct-io=on", loop], capture_output=True, timeout=60)
+    return flag.is_file() and flag.read_text().strip() == "1"
 
 
 def _mount(image: Path, mnt: Path) -> None:
