@@ -20,6 +20,9 @@ Limits and what they cover:
   `deviceReadBps`/`deviceWriteBps` but pulumi_docker 5.1's Python classes do not, so the
   program adds them with a resource transform (`hosting.stacks.docker_args.io_throttle`);
   the Engine API cannot update them on a running container.
+- network: the plan's Mbps each way is no container setting at all: apply and the metering
+  agent shape the host end of each of its veths with tc once it runs
+  (`hosting.provider.netshape`).
 """
 
 from __future__ import annotations
@@ -209,9 +212,14 @@ def labels(tenant: str, deployment: str, kind: str) -> dict[str, str]:
     return {"hosting.tenant": tenant, "hosting.deployment": deployment, "hosting.type": kind}
 
 
-def app_health(port: int, path: str, interval_s: int, timeout_s: int, retries: int) -> Health:
+def app_health(
+    port: int, path: str, interval_s: int, timeout_s: int, retries: int, probe: str | None = None
+) -> Health:
     # wget (busybox, alpine) or curl (debian-based images): one of them is nearly always there.
+    # A source build's image has neither, and brings its own `probe` (hosting/sources).
     url = f"http://127.0.0.1:{port}{path}"
+    if probe is not None:
+        return Health(("CMD", probe, url), interval_s, timeout_s, retries)
     cmd = f"wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url} || exit 1"
     return Health(("CMD-SHELL", cmd), interval_s, timeout_s, retries)
 
@@ -234,6 +242,7 @@ def app_container(
     health_retries: int = 3,
     command: tuple[str, ...] | None = None,
     io_device: str | None = None,
+    health_probe: str | None = None,
 ) -> ContainerSpec:
     """One replica of a web or API deployment: on its tenant's network only, nothing published."""
     name = names.container_name(platform, tenant, deployment, replica)
@@ -253,7 +262,9 @@ def app_container(
         networks=(NetworkAttachment(names.network_name(platform, tenant), (name,)),),
         # Apps may write scratch files; nothing else of the image is writable.
         tmpfs={"/tmp": "rw,noexec,nosuid,size=64m", "/run": "rw,noexec,nosuid,size=16m"},
-        health=app_health(port, health_path, health_interval_s, health_timeout_s, health_retries),
+        health=app_health(
+            port, health_path, health_interval_s, health_timeout_s, health_retries, health_probe
+        ),
     )
 
 

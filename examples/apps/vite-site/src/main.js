@@ -1,0 +1,1 @@
+document.querySelector("#title").dataset.built = "vite";
