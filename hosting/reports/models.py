@@ -213,6 +213,18 @@ class ConsumerRow:
 
 
 @dataclass(frozen=True)
+class SuspendedRow:
+    """A tenant suspended for an unpaid invoice on the report's day (issue 15)."""
+
+    tenant_id: str
+    tenant_name: str
+    since: date
+    invoice_number: str
+    amount: Decimal
+    reminders: int
+
+
+@dataclass(frozen=True)
 class PlatformReport:
     platform: str
     domain: str
@@ -229,3 +241,4 @@ class PlatformReport:
     tenants: int
     deployments: int
     notes: tuple[str, ...] = field(default=())
+    suspended: tuple[SuspendedRow, ...] = field(default=())

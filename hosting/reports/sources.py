@@ -25,6 +25,7 @@ from hosting.reports.models import (
     PlanRevenue,
     PlatformReport,
     StorageRow,
+    SuspendedRow,
     Tip,
     UsageReport,
 )
@@ -588,6 +589,28 @@ def platform_report(
         tenants=len(spec.tenants),
         deployments=deployments,
         notes=tuple(notes),
+        suspended=_suspended(conn, spec, as_of),
+    )
+
+
+def _suspended(
+    conn: duckdb.DuckDBPyConnection, spec: Spec, as_of: date
+) -> tuple[SuspendedRow, ...]:
+    """Suspensions standing at the end of `as_of`, with the unpaid invoice and how many
+    reminders went out for it (the payments tables, migration 0007)."""
+    rows = conn.execute(
+        "SELECT s.tenant, s.suspended_on, s.invoice_number, i.amount, "
+        "(SELECT count(*) FROM dunning_steps d WHERE d.invoice_number = s.invoice_number "
+        "AND d.step = 'reminder' AND d.outcome <> 'skipped') "
+        "FROM tenant_suspensions s LEFT JOIN billing_invoices i "
+        "ON i.invoice_number = s.invoice_number WHERE s.suspended_on <= $1 "
+        "AND (s.lifted_on IS NULL OR s.lifted_on > $1) ORDER BY s.suspended_on, s.tenant",
+        [as_of],
+    ).fetchall()
+    names = {tid: t.name for tid, t in spec.tenants.items()}
+    return tuple(
+        SuspendedRow(str(t), names.get(str(t), str(t)), on, str(n), a or Decimal(0), int(r))
+        for t, on, n, a, r in rows
     )
 
 

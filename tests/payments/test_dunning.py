@@ -210,3 +210,20 @@ def test_payment_by_webhook_unsuspends(issued: tuple[Path, str, date]) -> None:
     assert (result.status, result.outcome) == (200, "paid, unsuspended")
     assert suspension.suspended_tenants(store_path) == frozenset()
     assert invoices.get_invoice(store_path, number).status == "paid"
+
+
+def test_platform_report_lists_the_suspension(issued: tuple[Path, str, date]) -> None:
+    from hosting.reports import api
+
+    store_path, number, due = issued
+    spec = loads(yaml.safe_dump(SPEC, sort_keys=False))
+    for offset in (1, 3, 5):
+        dunning.run(store_path, due + timedelta(days=offset), suspend_after=5, gateway=None)
+    before = api.platform_html(spec, store_path, due + timedelta(days=4))
+    assert "Suspended tenants" not in before
+    html = api.platform_html(spec, store_path, due + timedelta(days=5))
+    assert "Suspended tenants" in html
+    row = html[html.index("Suspended tenants") :]
+    # Acme since Oct 22 (due Oct 17 + 5), its Starter invoice of 9.99, two reminders.
+    assert "Acme Corp" in row and number in row and "9.99" in row
+    assert '<td class="num">2</td>' in row
