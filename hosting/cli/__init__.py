@@ -101,7 +101,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "status": (
         "deploy_commands",
-        "Deployments: status (pending, running, stopped, failed), health, URLs, alerts.",
+        "Deployments: status (pending, building, running, stopped, failed), health, URLs, alerts.",
     ),
     "storage": (
         "metering_commands",

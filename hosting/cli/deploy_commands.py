@@ -223,6 +223,7 @@ def apply(app: App, plan_file: Path | None, yes: bool, tenant: str | None) -> No
     _refuse_over_limits(app, tenant)
     driver = _driver(app)
     with apply_lock(app.state_dir):
+        _build_sources(app, tenant)
         targets = None
         if tenant is not None or not yes:
             preview = driver.preview()
@@ -237,6 +238,26 @@ def apply(app: App, plan_file: Path | None, yes: bool, tenant: str | None) -> No
                     raise UsageError("apply needs confirmation", "pass --yes when not interactive")
                 click.confirm("Apply?", abort=True)
         _report_applied(app, driver.up(targets))
+
+
+def _build_sources(app: App, tenant: str | None) -> None:
+    """`source:` deployments are built before the engine runs (issue 17): a failed build
+    stops apply here, with the running version untouched. An image already built from the
+    same content is not built again."""
+    from hosting.sources.build import build_all
+
+    def show(key: str, line: str) -> None:
+        click.echo(f"  build {key} | {line}", err=True)
+
+    built = build_all(
+        app.spec,
+        base_dir=app.file_path.resolve().parent,
+        state_dir=app.state_dir.resolve(),
+        tenant=tenant,
+        on_line=show,
+    )
+    for key in built:
+        click.echo(f"  built {key} (log: hosting logs {key} --build)", err=True)
 
 
 def _refuse_over_limits(app: App, tenant: str | None) -> None:
@@ -281,6 +302,7 @@ def _apply_saved(app: App, path: Path) -> None:
     now = driver.fingerprint(app.file_path, saved.fingerprint.tenant)
     saved_plan.refuse_if_stale(path, saved.fingerprint, now)
     _refuse_over_limits(app, saved.fingerprint.tenant)
+    _build_sources(app, saved.fingerprint.tenant)
     if not saved.report.get("changes"):
         _no_changes(app, driver)
         return
@@ -405,17 +427,20 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> s
 @json_option
 @pass_app
 def status(app: App, tenant: str | None, as_json: bool) -> None:
-    """Deployments: status (pending, running, stopped, failed), health, URLs, alerts."""
+    """Deployments: status (pending, building, running, stopped, failed), health, URLs, alerts."""
     from hosting.provider import runtime
     from hosting.provider.driver import verified_domains
+    from hosting.sources.build import static_sites
 
     spec = app.spec
     _tenant_filter(spec, tenant)
-    rows = [
-        s
-        for s in runtime.status(spec, verified_domains(spec, app.state_dir))
-        if tenant is None or s.tenant == tenant
-    ]
+    statuses = runtime.status(
+        spec,
+        verified_domains(spec, app.state_dir),
+        app.state_dir,
+        static_sites(spec, app.file_path.resolve().parent),
+    )
+    rows = [s for s in statuses if tenant is None or s.tenant == tenant]
     from hosting.metering.alerts import standing_alerts
 
     tenants = [tenant] if tenant is not None else list(spec.tenants)
@@ -516,10 +541,18 @@ def credentials(app: App, ref: str, show_secrets: bool, as_json: bool) -> None:
         click.echo("(password hidden; --show-secrets prints it)", err=True)
 
 
+def _echo_raw(text: str) -> None:
+    click.echo(text, nl=False)
+
+
 @cli.command()
 @click.argument("ref", metavar="TENANT/DEPLOYMENT")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines.")
-@click.option("--build", is_flag=True, help="The last image build's log instead.")
+@click.option(
+    "--build",
+    is_flag=True,
+    help="The last image build's log instead (with --follow: until the running build ends).",
+)
 @click.option(
     "--since",
     callback=_since,
@@ -533,12 +566,19 @@ def logs(app: App, ref: str, follow: bool, build: bool, since: str | None) -> No
     spec = app.spec
     tid, did, dep = _deployment(spec, ref)
     if build:
-        path = app.state_dir / "logs" / "build" / f"{tid}_{did}.log"
+        from hosting.sources.build import building_marker, log_path
+        from hosting.sources.logs import follow as follow_log
+
+        path = log_path(app.state_dir, tid, did)
         if not path.exists():
             raise NotFoundError(
-                f"no build log for {ref}", "only deployments with `build:` have one, after apply"
+                f"no build log for {ref}",
+                "only deployments with `build:` or `source:` have one, after apply",
             )
-        click.echo(path.read_text(), nl=False)
+        if follow:  # until the running build ends (at once when none runs)
+            follow_log(path, building_marker(app.state_dir, tid, did), _echo_raw)
+        else:
+            click.echo(path.read_text(), nl=False)
         return
     if not isinstance(dep, DatabaseDeployment) and dep.static is not None:
         raise UsageError(

@@ -79,12 +79,15 @@ def edge_routes(
     upstreams: Mapping[tuple[str, str], list[str]] | None = None,
     static_root: str = STATIC_ROOT,
     suspended: frozenset[str] = frozenset(),
+    static_sources: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[EdgeRoute]:
     """Every running web/API deployment's hosts and upstreams, in spec order.
 
     `upstreams` overrides the dial addresses per (tenant, deployment); by default they are the
     replica containers' names on the tenant network (the edge joins every tenant network).
     A `suspended` tenant's deployments keep their hosts (and certificates) but get a 402 page.
+    `static_sources`: `source:` deployments whose build is a static site
+    (`hosting.sources.build.static_sites`), served like `static`.
     """
     platform = spec.platform.name
     out: list[EdgeRoute] = []
@@ -98,7 +101,7 @@ def edge_routes(
                 (d, d[4:]) for d in custom if d.startswith("www.") and d[4:] in custom
             )
             served = [d for d in custom if d not in {r[0] for r in redirects}]
-            if dep.static is not None:
+            if dep.static is not None or (tid, did) in static_sources:
                 dials: tuple[str, ...] = ()
                 root: str | None = f"{static_root}/{tid}/{did}"
             else:
@@ -211,6 +214,7 @@ def build_config(
     tls: bool = True,
     ca_root_path: str | None = None,
     suspended: frozenset[str] = frozenset(),
+    static_sources: frozenset[tuple[str, str]] = frozenset(),
 ) -> dict[str, Any]:
     """The edge's whole Caddy config as JSON-ready data (pure: same spec, same config).
 
@@ -225,6 +229,7 @@ def build_config(
         upstreams=upstreams,
         static_root=static_root,
         suspended=suspended,
+        static_sources=static_sources,
     )
     server: dict[str, Any] = {
         "listen": [f":{https_port}"] if tls else [f":{http_port}"],

@@ -21,6 +21,7 @@ from hosting.errors import ConcurrentUpdateError, ProviderError, SecretError
 from hosting.provider import edge_links, firewall, netshape, runtime, volume_quota
 from hosting.provider.events import Collector, Step
 from hosting.provider.saved_plan import Fingerprint, file_sha256, secret_digest
+from hosting.sources.build import static_sites
 from hosting.spec import names
 from hosting.spec.models import Spec
 from hosting.stacks.containers import EDGE_CA_ROOT, write_host_files
@@ -380,6 +381,7 @@ class Driver:
             verified_domains=verified_domains(self.spec, self.state_dir),
             ca_root_path=EDGE_CA_ROOT,
             suspended=suspended_tenants(self.state_dir),
+            static_sources=static_sites(self.spec, self.base_dir),
         )
         sock = self.state_dir / "edge" / "admin" / "admin.sock"
         deadline = time.monotonic() + timeout_s

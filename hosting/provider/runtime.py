@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hosting.errors import ProviderError
@@ -77,7 +78,16 @@ def _health(states: list[dict[str, Any]]) -> str:
     return "none" if states else "unknown"
 
 
-def status(spec: Spec, verified: frozenset[str] = frozenset()) -> list[DeploymentStatus]:
+def status(
+    spec: Spec,
+    verified: frozenset[str] = frozenset(),
+    state_dir: Path | None = None,
+    static_sources: frozenset[tuple[str, str]] = frozenset(),
+) -> list[DeploymentStatus]:
+    """`state_dir`: where a running source build leaves its marker (`building`);
+    `static_sources`: source deployments built as static sites (served by the edge)."""
+    from hosting.sources.build import building_marker
+
     found = containers(spec)
     platform = spec.platform.name
     edge = found.get(names.edge_name(platform))
@@ -89,7 +99,7 @@ def status(spec: Spec, verified: frozenset[str] = frozenset()) -> list[Deploymen
                 wanted, urls = 1, []
                 static = False
             else:
-                static = dep.static is not None
+                static = dep.static is not None or (tid, did) in static_sources
                 wanted = 0 if static else dep.replicas
                 host = names.hostname(tid, did, dep.type, spec.platform.domain)
                 urls = [f"https://{h}" for h in (host, *(d for d in dep.domains if d in verified))]
@@ -103,6 +113,8 @@ def status(spec: Spec, verified: frozenset[str] = frozenset()) -> list[Deploymen
                 wanted = 0
             if dep.stopped:
                 word = "stopped"
+            elif state_dir is not None and building_marker(state_dir, tid, did).exists():
+                word = "building"
             elif static:
                 word = "running" if edge_up else "pending"
             elif not states:

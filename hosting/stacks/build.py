@@ -104,13 +104,16 @@ def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> N
             hostname = names.hostname(tid, did, dep.type, spec.platform.domain)
             custom = [d for d in dep.domains if d in settings.verified_domains]
             urls = [f"https://{h}" for h in (hostname, *custom)]
-            if dep.static is None:
+            # not a static site, nor a source built as one; a stopped source is not built
+            if (tid, did) in desired.apps and not (dep.source and dep.stopped):
+                image = image_of(spec, tid, did, settings.base_dir)
                 App(
                     tenant=tid,
                     deployment=did,
                     dep=dep,
-                    image=image_of(spec, tid, did),
-                    pulled=None if dep.build else pulled(image_of(spec, tid, did)),
+                    image=image,
+                    # a source build's image is local, tagged by content: "pulled" finds it
+                    pulled=None if dep.build else pulled(image),
                     replicas=desired.apps[(tid, did)],
                     network=net,
                     state_dir=settings.state_dir,

@@ -4,11 +4,14 @@ the docker tests start exactly these on a real engine."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from hosting.edge.caddy import STATIC_ROOT
 from hosting.provider.volume_quota import device
+from hosting.sources.build import plan_build, site_dir
+from hosting.sources.dockerfile import PROBE
 from hosting.spec import names
-from hosting.spec.models import DatabaseDeployment, Spec
+from hosting.spec.models import SOURCE_PORT, DatabaseDeployment, Spec
 from hosting.stacks import containers
 from hosting.stacks.containers import ContainerSpec
 from hosting.stacks.refs import exports, resolve_env
@@ -27,12 +30,15 @@ class Desired:
         return [*apps, *(c for c in self.databases.values() if c is not None), self.edge]
 
 
-def image_of(spec: Spec, tenant: str, deployment: str) -> str:
+def image_of(spec: Spec, tenant: str, deployment: str, base_dir: Path = Path(".")) -> str:
     dep = spec.tenants[tenant].deployments[deployment]
     if isinstance(dep, DatabaseDeployment):
         return spec.platform.images.postgres
     if dep.image is not None:
         return dep.image
+    if dep.source is not None:
+        # tagged by content: an unchanged source names the same image, so nothing changes
+        return plan_build(spec, tenant, deployment, base_dir).tag
     return f"hosting-build/{spec.platform.name}_{tenant}_{deployment}:latest"
 
 
@@ -76,11 +82,18 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
                     )
                 )
                 continue
-            if dep.static is not None:
+            source = (
+                plan_build(spec, tid, did, settings.base_dir) if dep.source is not None else None
+            )
+            if dep.static is not None or (source is not None and source.detected.static):
+                # a source build with no server is served like `static`, from its output
+                folder = (
+                    (settings.base_dir / dep.static).resolve()
+                    if dep.static is not None
+                    else site_dir(settings.state_dir.resolve(), tid, did)
+                )
                 if not dep.stopped:
-                    static_binds[f"{STATIC_ROOT}/{tid}/{did}"] = str(
-                        (settings.base_dir / dep.static).resolve()
-                    )
+                    static_binds[f"{STATIC_ROOT}/{tid}/{did}"] = str(folder)
                 continue
             if dep.stopped or tid in settings.suspended:
                 apps[(tid, did)] = []
@@ -88,7 +101,7 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
             env, secret_names = resolve_env(dep.env, table)
             for name in dep.secrets:
                 env[name] = settings.secret_values[f"{key}/{name}"]
-            assert dep.port is not None
+            port = dep.port or SOURCE_PORT  # only a source build may leave it out
             apps[(tid, did)] = [
                 containers.app_container(
                     platform=platform,
@@ -96,8 +109,8 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
                     deployment=did,
                     kind=dep.type,
                     replica=replica,
-                    image=image_of(spec, tid, did),
-                    port=dep.port,
+                    image=source.tag if source is not None else image_of(spec, tid, did),
+                    port=port,
                     limits=limits,
                     env=env,
                     secret_env=secret_names | frozenset(dep.secrets),
@@ -107,6 +120,7 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
                     health_retries=dep.health.retries,
                     command=tuple(dep.command) if dep.command else None,
                     io_device=settings.io_device,
+                    health_probe=PROBE if source is not None else None,
                 )
                 for replica in range(dep.replicas)
             ]
