@@ -89,10 +89,36 @@ SH
   docker import -c 'USER postgres' -c 'ENV PGDATA=/var/lib/postgresql/data PATH=/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin:/bin' \
     -c 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' -c 'EXPOSE 5432' "$tarball" hosting-test/postgres:15 >/dev/null
 fi
+# Runtimes for source builds (`source:`): Debian's nodejs and python3/python3-venv on a
+# minbase root (about a minute each, once). The rootfs tarball's name carries its package list,
+# so changing the list builds a new one instead of reusing the old cache.
+runtime_image() {  # TAG PACKAGES(comma-separated) ENV
+  local tag=$1 pkgs=$2 env=$3
+  have "$tag" && return 0
+  local key; key=$(printf '%s' "$pkgs" | sha256sum | cut -c1-12)
+  local tarball="$cache/runtime-${tag//[\/:]/_}-$key.tar"
+  if [ ! -s "$tarball" ]; then
+    local d; d=$(mktemp -d)
+    local mirror
+    mirror=$(grep -rhoE '^(URIs:|deb)[[:space:]]+[^[:space:]]+' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
+    [ -n "$mirror" ] || { echo "no apt mirror configured" >&2; exit 1; }
+    debootstrap --variant=minbase --include="$pkgs" bookworm "$d" "$mirror" >"$cache/runtime-$key.log" 2>&1 \
+      || { tail -30 "$cache/runtime-$key.log" >&2; exit 1; }
+    rm -rf "$d/var/cache/apt/archives/"*.deb "$d/var/lib/apt/lists/"* "$d/usr/share/doc" "$d/usr/share/man"
+    tar -C "$d" -cf "$tarball.part" . && mv "$tarball.part" "$tarball"
+    rm -rf "$d"
+  fi
+  docker import -c "ENV $env" -c 'CMD ["/bin/sh"]' "$tarball" "$tag" >/dev/null
+}
+runtime_image hosting-test/node:20 nodejs,ca-certificates 'PATH=/usr/local/bin:/usr/bin:/bin NODE_ENV=production'
+runtime_image hosting-test/python:3.11 python3,python3-venv 'PATH=/usr/local/bin:/usr/bin:/bin PYTHONUNBUFFERED=1'
+
 # The stack's default images are upstream tags (platform.images) that no registry here can
 # serve: the local builds stand in for them, as the example needs. A tag already present,
 # pulled from a real registry, is left alone.
 have caddy:2-alpine || docker tag hosting-test/caddy:latest caddy:2-alpine
 have postgres:15-alpine || docker tag hosting-test/postgres:15 postgres:15-alpine
+have node:20-bookworm-slim || docker tag hosting-test/node:20 node:20-bookworm-slim
+have python:3.11-slim-bookworm || docker tag hosting-test/python:3.11 python:3.11-slim-bookworm
 
 echo "images ready: $(docker images --format '{{.Repository}}:{{.Tag}}' | grep -c hosting-)"
