@@ -125,9 +125,12 @@ def plan(app: App, detailed_exitcode: bool, fmt: str, tenant: str | None, out: P
     """Preview: changes per resource, grouped by tenant and deployment, with plan usage and
     cost impact."""
     from hosting.provider.changes import report
+    from hosting.sources.build import source_builds
 
     spec = app.spec
     _tenant_filter(spec, tenant)
+    # A source folder that cannot be built is told here, plainly, not from inside the engine.
+    source_builds(spec, app.file_path.resolve().parent)
     driver = _driver(app, live=False)
     previous = driver.previous_outputs()
     result = driver.preview() if out is None else driver.preview_to_save(app.file_path, tenant)
