@@ -136,7 +136,7 @@ def _retry(store_path: Path, inv: Due, day: int, gateway: Gateway) -> str:
             conn, inv.number, utcnow(), status=charged.status, error=charged.error, attempted=True
         )
     if charged.error:
-        return f"retried {intent.intent_id}: declined ({charged.error})"
+        return f"retried {intent.intent_id}: not paid ({charged.error})"
     return f"retried {intent.intent_id}: {charged.status}"
 
 

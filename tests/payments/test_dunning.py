@@ -95,7 +95,7 @@ def issued(tmp_path: Path) -> tuple[Path, str, date]:
     result = invoices.run(store_path, spec, date(2026, 10, 3))
     [inv] = result.created
     assert inv.due_date is not None
-    # Issued on its period's end, Oct 3, and due 14 days later.
+    # Issued by the run as of Oct 3 (its period's end too), due 14 days later.
     assert inv.due_date == date(2026, 10, 17)
     return store_path, inv.invoice_number, inv.due_date
 

@@ -266,3 +266,40 @@ def test_refund_issues_stripe_refund_and_credit_note(
     again = hosting(setup["env"], "invoice", "refund", collected, ok=False)
     assert again.returncode == 1 and "refunded" in again.stderr
     assert len(stripe_proxy.posts("/v1/refunds")) == 2  # the refusal asked Stripe nothing
+
+
+def test_dunning_collects_then_retries_through_stripe(
+    setup: dict[str, Any], stripe_proxy: Recorder
+) -> None:
+    """Both invoices were issued by the Nov 3 run, due Nov 17. Day 1 past due (Nov 18) collects
+    them (never collected); day 3 (Nov 20) retries each: it reads the customer's card on file
+    (stripe-mock's customer has none) and creates no second PaymentIntent."""
+    numbers = setup["numbers"]
+    one = json.loads(
+        hosting(setup["env"], "payments", "dunning", "--as-of", "2026-11-18", "--json").stdout
+    )
+    retries = [s for s in one["steps"] if s["step"] == "retry"]
+    assert [(s["invoice_number"], s["day"]) for s in retries] == [(n, 1) for n in numbers]
+    assert all(s["outcome"].startswith("collected: pi_") for s in retries)
+    assert stripe_proxy.posts("/v1/payment_intents") == numbers
+    assert stripe_proxy.posts("/v1/customers") == ["demo/customer/acme"]
+    with store.connect(setup["store"]) as conn:
+        rows = conn.execute(
+            "SELECT intent_id, customer_id, attempts FROM payment_intents ORDER BY invoice_number"
+        ).fetchall()
+    assert [r[2] for r in rows] == [1, 1]
+    before = len(stripe_proxy.calls)
+    three = json.loads(
+        hosting(setup["env"], "payments", "dunning", "--as-of", "2026-11-20", "--json").stdout
+    )
+    outcomes = [s["outcome"] for s in three["steps"] if s["step"] == "retry"]
+    assert outcomes == [f"retried {r[0]}: not paid (no card on file)" for r in rows]
+    customer = rows[0][1]
+    assert [(m, p) for m, p, _, _ in stripe_proxy.calls[before:]] == [
+        ("GET", f"/v1/customers/{customer}"),
+        ("GET", f"/v1/customers/{customer}"),
+    ]
+    with store.connect(setup["store"]) as conn:
+        again = conn.execute("SELECT attempts, last_error FROM payment_intents").fetchall()
+    assert again == [(2, "no card on file"), (2, "no card on file")]
+    assert stripe_proxy.posts("/v1/payment_intents") == numbers  # still one each
