@@ -43,8 +43,9 @@ def store() -> None:
 @json_option
 @pass_app
 def check_cmd(app: App, as_json: bool) -> None:
-    """Verify that the store opens and reads back, that its migrations are complete and that
-    invoice numbers are gapless. Exit 1 on any failure."""
+    """Verify that the store opens and reads back, that its migrations are complete, that
+    invoice and credit note numbers are gapless and that every invoice has its sealed
+    document with the amount as issued. Exit 1 on any failure."""
     report = check(app.store_path)
     if as_json:
         echo_json(
