@@ -39,6 +39,9 @@ class SourceBuild:
     runtime_version: str | None
     dockerfile: str
     tag: str
+    # The tenant's plan limits hold for its build too: the build runs the tenant's code.
+    memory_mb: int = 1024
+    cpus: float = 1.0
 
     @property
     def key(self) -> str:
@@ -74,7 +77,19 @@ def plan_build(spec: Spec, tenant: str, deployment: str, base_dir: Path) -> Sour
     probe = PROBES[detected.language]
     content = hashlib.sha256(f"{digest(folder)}\0{text}\0{probe}".encode()).hexdigest()[:16]
     tag = f"hosting-src/{spec.platform.name}_{tenant}_{deployment}:{content}"
-    return SourceBuild(tenant, deployment, folder, detected, base, version, text, tag)
+    limits = spec.limits_of(spec.tenants[tenant])
+    return SourceBuild(
+        tenant,
+        deployment,
+        folder,
+        detected,
+        base,
+        version,
+        text,
+        tag,
+        limits.memory_mb,
+        limits.cpus,
+    )
 
 
 def source_builds(spec: Spec, base_dir: Path) -> list[SourceBuild]:
@@ -212,6 +227,8 @@ def _build(
         "--label",
         f"hosting.deployment={sb.deployment}",
     ]
+    args += ["--memory", f"{sb.memory_mb}m", "--memory-swap", f"{sb.memory_mb}m"]
+    args += ["--cpu-period", "100000", "--cpu-quota", str(int(sb.cpus * 100000))]
     args += [] if layer_cache else ["--no-cache"]
     args += ["-f", str(context / "Dockerfile"), str(context)]
     emit(f"$ {' '.join(args)}")

@@ -21,7 +21,15 @@ from pathlib import Path
 import pytest
 
 from hosting.errors import BuildError
-from hosting.sources.build import build_all, log_path, plan_build, site_dir, source_builds
+from hosting.provider import runtime
+from hosting.sources.build import (
+    build_all,
+    building_marker,
+    log_path,
+    plan_build,
+    site_dir,
+    source_builds,
+)
 from hosting.spec import loads
 from hosting.spec.models import Spec
 from hosting.spec.names import network_name
@@ -210,3 +218,25 @@ def test_a_broken_build_fails_with_its_last_lines_and_keeps_the_old_image(
     rendered = err.lines()
     assert rendered[-1] == f"  the whole build log: {err.log_path}"
     assert docker("image", "inspect", "-f", "{{.Id}}", old).startswith("sha256:")
+
+
+def test_the_build_runs_within_the_tenants_plan_and_offline(built: Built) -> None:
+    log = log_path(built.state, "acme", "procfile").read_text()
+    (command,) = [line for line in log.splitlines() if line.startswith("$ docker build")]
+    # pro: 4096 MB and 2 CPUs (README's plans table)
+    assert "--network none" in command
+    assert "--memory 4096m --memory-swap 4096m" in command
+    assert "--cpu-period 100000 --cpu-quota 200000" in command
+
+
+def test_status_says_building_while_a_build_runs(built: Built) -> None:
+    marker = building_marker(built.state, "acme", "node")
+    marker.touch()
+    try:
+        words = {s.deployment: s.status for s in runtime.status(built.spec, state_dir=built.state)}
+    finally:
+        marker.unlink()
+    assert words["node"] == "building"
+    assert words["wsgi"] == "pending"  # built, but nothing of it runs on the engine
+    after = {s.deployment: s.status for s in runtime.status(built.spec, state_dir=built.state)}
+    assert after["node"] == "pending"
