@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -55,14 +56,24 @@ def host(deployment: str, kind: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def sources(project: Project) -> Project:
+def sources(project: Project) -> Iterator[Project]:
     shutil.copytree(EXAMPLES, project.folder / "apps")
     project.env["HOSTING_DEPS_CACHE"] = os.environ.get("HOSTING_DEPS_CACHE") or str(
         Path.home() / ".cache/hosting/deps"
     )
     platform = PLATFORM.format(platform=project.platform).replace("tenants:\n", RUNTIMES)
     project.write(platform + TENANT)
-    return project
+    yield project
+    # destroy keeps images (keep_locally); these are this module's own, by their name
+    listing = subprocess.run(
+        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    ours = [i for i in listing.stdout.split() if i.startswith(f"hosting-src/{project.platform}_")]
+    if ours:
+        subprocess.run(["docker", "image", "rm", "-f", *ours], capture_output=True, check=False)
 
 
 def get_until_ok(project: Project, deployment: str, kind: str) -> str:
