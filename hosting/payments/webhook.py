@@ -80,10 +80,10 @@ def handle(store_path: Path, payload: bytes, signature: str | None, secret: str)
             error = getattr(obj, "last_payment_error", None)
             reason = str(getattr(error, "message", None) or "payment failed")
             current = records.invoice(conn, number).status
-            if current == "pending":
+            if current in ("pending", "failed"):  # a dunning retry fails again: note why
                 records.update_intent(conn, number, now, status=str(obj.status), error=reason)
                 records.set_status(conn, number, "failed", now)
-                outcome = "failed"
+                outcome = "failed" if current == "pending" else "failed again"
             else:
                 outcome = f"ignored: invoice is {current}"
         records.add_event(conn, event_id, kind, intent_id, number, outcome, now)
@@ -94,9 +94,12 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._answer(413, {"error": "body too large"})
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            self._answer(413 if length > MAX_BODY else 400, {"error": "bad Content-Length"})
             return
         body = self.rfile.read(length)
         try:
@@ -142,6 +145,17 @@ class _Server(HTTPServer):
         self.on_outcome = on_outcome
 
 
+def make_server(
+    host: str,
+    port: int,
+    store_path: Path,
+    secret: str,
+    on_outcome: Callable[[Outcome], None],
+) -> HTTPServer:
+    """The endpoint bound to HOST:PORT (0: any free port), not yet serving."""
+    return _Server((host, port), store_path, secret, on_outcome)
+
+
 def serve(
     host: str,
     port: int,
@@ -152,7 +166,7 @@ def serve(
 ) -> None:
     """Answer one request at a time (events are small; the store takes one writer) until
     interrupted."""
-    server = _Server((host, port), store_path, secret, on_outcome)
+    server = make_server(host, port, store_path, secret, on_outcome)
     try:
         on_ready()
         server.serve_forever()

@@ -217,8 +217,12 @@ def test_signed_succeeded_marks_paid(setup: dict[str, Any], collected: str, endp
         events = conn.execute("SELECT event_id, invoice_number FROM payment_events").fetchall()
     assert charge == [("ch_hosting_test_1", "succeeded")]
     assert events == [("evt_hosting_paid_1", collected)]
-    audit = (Path(setup["env"]["HOSTING_STATE_DIR"]) / "audit.jsonl").read_text()
-    assert "evt_hosting_paid_1" in audit
+    # The event is its own audit entry, in the chain `audit verify` checks.
+    entries = json.loads(hosting(setup["env"], "audit", "--json").stdout)["entries"]
+    [entry] = [e for e in entries if e["what"]["command"] == "payments webhook"]
+    assert entry["what"]["args"]["event"] == "evt_hosting_paid_1"
+    assert entry["what"]["args"]["invoice"] == collected
+    assert hosting(setup["env"], "audit", "verify").returncode == 0
 
 
 def test_tampered_refused_and_nothing_changes(
