@@ -173,7 +173,7 @@ def plan_impacts(store_path: Path, spec: Spec, as_of: date | None = None) -> lis
     day = check_as_of(as_of)
     history: dict[str, list[HistoryRow]] = {}
     if store_path.exists():
-        with store.connect(store_path) as conn:
+        with store.connect(store_path, read_only=True) as conn:
             history = load_history(conn)
     out = []
     for tid in sorted(set(spec.tenants) | set(history)):

@@ -95,6 +95,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "HTML invoices and usage reports: one file each, nothing fetched when opened.",
     ),
     "schema": ("spec_commands", "Print the JSON Schema of hosting.yaml (for editors and linters)."),
+    "secrets": (
+        "secrets_commands",
+        "The stack's secrets: change the passphrase that encrypts them.",
+    ),
     "show": (
         "deploy_commands",
         "Print a saved plan (`plan --out FILE`) again, as text, JSON or Markdown.",
@@ -250,10 +254,29 @@ def _run(argv: list[str]) -> None:
         sys.exit(EXIT_ERROR)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        if not _report_no_access(exc):
+            _report_unexpected(exc)
+        sys.exit(EXIT_ERROR)
     except Exception as exc:  # unexpected: keep the traceback out of the user's way
         _report_unexpected(exc)
         sys.exit(EXIT_ERROR)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _report_no_access(exc: OSError) -> bool:
+    """A file the user may not write (a read-only state directory, say): one line naming it."""
+    import errno
+
+    if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or not exc.filename:
+        return False
+    click.echo(f"error: {exc.strerror}: {exc.filename}", err=True)
+    click.echo(
+        "hint: apply, destroy, refresh and the metering agent write to the state directory; "
+        "plan and diff only read it",
+        err=True,
+    )
+    return True
 
 
 def _report_unexpected(exc: Exception) -> None:

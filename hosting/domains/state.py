@@ -213,7 +213,7 @@ def verified_domains(spec: Spec, store_path: Path) -> frozenset[str]:
     if not store_path.exists():
         return frozenset()
     owners = {cd.domain: (cd.tenant, cd.deployment) for cd in custom_domains(spec)}
-    with connect(store_path) as conn:
+    with connect(store_path, read_only=True) as conn:
         rows = conn.execute(
             "SELECT domain, tenant, deployment FROM domains WHERE state = ?", [VERIFIED]
         ).fetchall()

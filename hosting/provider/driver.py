@@ -7,7 +7,9 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +31,7 @@ from hosting.stacks.desired import desired_containers
 from hosting.stacks.settings import (
     DatabaseAccess,
     ProgramSettings,
+    derived_password,
     ensure_databases,
     resolve_secrets,
 )
@@ -98,9 +101,31 @@ class Driver:
         self.on_step = on_step
         self._stack_obj: Any = None
         self._settings_used = ProgramSettings(databases={})
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
 
     # -- workspace ---------------------------------------------------------------------
-    def _stack(self) -> Any:
+    def _workspace(self, read_only: bool) -> tuple[Path, Path]:
+        """(work directory, Pulumi home). A read-only operation (plan, diff, fingerprint) runs
+        in a scratch copy of both, so it writes nothing under the state directory or the
+        engine's: a pull-request preview needs only read access to them."""
+        work = self.state_dir / "work"
+        home = engine.pulumi_home(self.state_dir)
+        if not read_only or not (work / f"Pulumi.{STACK}.yaml").is_file():
+            # No stack yet: the first plan creates it, which needs write access once.
+            work.mkdir(parents=True, exist_ok=True)
+            return work, home
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="hosting-readonly-")
+        root = Path(self._scratch.name)
+        (root / "work").mkdir(exist_ok=True)
+        shutil.copy2(work / f"Pulumi.{STACK}.yaml", root / "work" / f"Pulumi.{STACK}.yaml")
+        (root / "home").mkdir(exist_ok=True)
+        plugins = root / "home" / "plugins"
+        if not plugins.exists():
+            plugins.symlink_to(home / "plugins", target_is_directory=True)
+        return root / "work", root / "home"
+
+    def _stack(self, *, read_only: bool = False) -> Any:
         cmd = engine.command(self.state_dir)  # EngineMissingError before anything else
         from pulumi import automation as auto
 
@@ -109,10 +134,9 @@ class Driver:
                 "no passphrase for the stack's secrets",
                 "set HOSTING_PASSPHRASE (it encrypts database passwords and secret env vars)",
             )
-        if self.backend.startswith("file://"):
+        work, home = self._workspace(read_only)
+        if self.backend.startswith("file://") and work.is_relative_to(self.state_dir):
             Path(self.backend[len("file://") :]).mkdir(parents=True, exist_ok=True)
-        work = self.state_dir / "work"
-        work.mkdir(parents=True, exist_ok=True)
         project = auto.ProjectSettings(
             name=self.spec.platform.name,
             runtime="python",
@@ -120,7 +144,7 @@ class Driver:
         )
         opts = auto.LocalWorkspaceOptions(
             work_dir=str(work),
-            pulumi_home=str(engine.pulumi_home(self.state_dir)),
+            pulumi_home=str(home),
             env_vars={
                 "PULUMI_BACKEND_URL": self.backend,
                 "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
@@ -143,14 +167,19 @@ class Driver:
         if DATABASES_KEY in config:
             raw = json.loads(config[DATABASES_KEY].value)
             existing = {k: DatabaseAccess(**v) for k, v in raw.items()}
-        databases = ensure_databases(self.spec, existing)
+        assert self.passphrase is not None  # _stack() refuses without one
+        passphrase, platform = self.passphrase, self.spec.platform.name
+        databases = ensure_databases(
+            self.spec, existing, lambda key: derived_password(passphrase, platform, key)
+        )
         if persist and databases != existing:
             from pulumi import automation as auto
 
             blob = json.dumps({k: v.__dict__ for k, v in sorted(databases.items())})
             stack.set_config(DATABASES_KEY, auto.ConfigValue(value=blob, secret=True))
-        for sub in ("edge/admin", "edge/logs", "logs/build"):
-            (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+        if persist:
+            for sub in ("edge/admin", "edge/logs", "logs/build"):
+                (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
         settings = ProgramSettings(
             databases=databases,
             secret_values=resolve_secrets(self.spec, self.base_dir),
@@ -166,13 +195,14 @@ class Driver:
                 else None
             ),
         )
-        for container in desired_containers(self.spec, settings).every_container():
-            write_host_files(container)
+        if persist:
+            for container in desired_containers(self.spec, settings).every_container():
+                write_host_files(container)
         self._settings_used = settings
         return settings
 
-    def _prepared(self, *, persist: bool) -> Any:
-        stack = self._stack()
+    def _prepared(self, *, persist: bool, read_only: bool = False) -> Any:
+        stack = self._stack(read_only=read_only)
         settings = self._settings(stack, persist=persist)
         from pulumi import automation as auto
 
@@ -189,9 +219,10 @@ class Driver:
         """What apply would change, measured against the engine as it is now (refreshed, as
         Terraform plans): a container removed by hand shows up as a create.
 
-        With `save_plan`, the engine also writes its update plan there, and new databases'
-        generated credentials are stored now, so the apply of that plan uses the same ones."""
-        stack = self._prepared(persist=save_plan is not None)
+        With `save_plan`, the engine also writes its update plan there. Nothing is written
+        to the state: new databases' passwords are derived (see `derived_password`), so the
+        apply of a saved plan computes the same ones."""
+        stack = self._prepared(persist=False, read_only=True)
         collector = Collector(self.on_step)
         plan = None if save_plan is None else str(save_plan)
         self._run(
@@ -206,12 +237,10 @@ class Driver:
         """A preview whose engine plan and fingerprint are kept, fingerprinted before and
         after, so an apply that ran meanwhile cannot slip into the saved plan unnoticed."""
         before = self.fingerprint(spec_file, tenant)
-        path = self.state_dir / "work" / f"engine-plan-{os.getpid()}.json"
-        try:
+        with tempfile.TemporaryDirectory(prefix="hosting-plan-") as scratch:
+            path = Path(scratch) / "engine-plan.json"
             result = self.preview(save_plan=path)
             engine_plan = json.loads(path.read_text())
-        finally:
-            path.unlink(missing_ok=True)
         after = self.fingerprint(spec_file, tenant)
         if after.stack_update != before.stack_update:
             raise ConcurrentUpdateError(
@@ -231,7 +260,7 @@ class Driver:
         from hosting import __version__
         from hosting.engine.pins import CLI_VERSION, DOCKER_PLUGIN_VERSION
 
-        stack = self._stack()
+        stack = self._stack(read_only=True)
         assert self.passphrase is not None  # _stack() refuses without one
         history = stack.history(page_size=1, show_secrets=False)
         # A file backend numbers every update 0: the times tell updates apart.
@@ -260,7 +289,7 @@ class Driver:
     def previous_outputs(self) -> dict[str, Any]:
         """Outputs of the last `apply` (empty before the first)."""
         try:
-            stack = self._stack()
+            stack = self._stack(read_only=True)
             return {k: v.value for k, v in stack.outputs().items()}
         except ProviderError:
             return {}
@@ -365,14 +394,34 @@ class Driver:
     def drift(self) -> Result:
         """What a refresh would write back: resources changed or removed on the engine since
         the last apply, read without changing the state (`pulumi refresh --preview-only`)."""
-        stack = self._prepared(persist=False)
+        stack = self._prepared(persist=False, read_only=True)
         collector = Collector()
         self._run(lambda out: stack.preview_refresh(on_event=collector, on_output=out), collector)
         return Result(collector.changes(), diagnostics=collector.diagnostics)
 
     def outputs(self) -> dict[str, Any]:
-        stack = self._stack()
+        stack = self._stack(read_only=True)
         return {k: v.value for k, v in stack.outputs().items()}
+
+    def change_passphrase(self, new: str) -> None:
+        """Re-encrypt the stack's secrets under `new` (see hosting.provider.passphrase)."""
+        from hosting.provider.passphrase import re_encrypt
+
+        old = self.passphrase
+        assert old is not None
+
+        def open_with(phrase: str) -> Any:
+            self.passphrase = phrase
+            return self._stack()
+
+        backend = (
+            Path(self.backend[len("file://") :]) if self.backend.startswith("file://") else None
+        )
+        try:
+            re_encrypt(open_with, old, new, backend)
+        except BaseException:
+            self.passphrase = old
+            raise
 
     def load_edge(self, timeout_s: float = 30.0) -> None:
         """Push the routes through the admin socket (graceful: no request dropped)."""

@@ -5,9 +5,12 @@ Pulumi secret), so they stay the same across runs and never sit in a plaintext f
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,16 +85,30 @@ def new_password() -> str:
     return secrets.token_urlsafe(32)
 
 
+def derived_password(passphrase: str, platform: str, key: str) -> str:
+    """A new database's first password, derived from the stack's passphrase: a plan computes
+    the same one its apply will, so a plan needs no write to the state to stay appliable (a
+    read-only state credential suffices). Only as guessable as the passphrase, which already
+    decrypts every stored password."""
+    message = f"hosting database password v1\0{platform}\0{key}".encode()
+    digest = hmac.new(passphrase.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 def ensure_databases(
-    spec: Spec, existing: Mapping[str, DatabaseAccess]
+    spec: Spec,
+    existing: Mapping[str, DatabaseAccess],
+    password_for: Callable[[str], str] | None = None,
 ) -> dict[str, DatabaseAccess]:
-    """Existing credentials and ports unchanged; new databases get fresh ones."""
+    """Existing credentials and ports unchanged; new databases get theirs from
+    `password_for(key)`, or random ones."""
     ports = allocate_ports({k: v.port for k, v in existing.items()}, database_keys(spec))
     out = dict(existing)
     for key in database_keys(spec):
         if key not in out:
             tid, did = key.split("/")
-            out[key] = DatabaseAccess(database_user(tid, did), new_password(), ports[key])
+            password = password_for(key) if password_for else new_password()
+            out[key] = DatabaseAccess(database_user(tid, did), password, ports[key])
     return out
 
 

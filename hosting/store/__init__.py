@@ -178,6 +178,20 @@ def _migration_failed(path: Path, exc: BaseException) -> StoreError:
     )
 
 
+def _require_current(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+    recorded: set[str] = set()
+    with suppress(duckdb.CatalogException):
+        recorded = {r[0] for r in conn.execute("SELECT name FROM schema_migrations").fetchall()}
+    pending = [name for name, _ in migrations() if name not in recorded]
+    if pending:
+        conn.close()
+        raise StoreError(
+            f"the store {path} needs migrations ({', '.join(pending)}) and is read-only here",
+            "run any command with write access to the state directory once (`hosting store "
+            "check`), then read it again",
+        )
+
+
 def unknown_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:
     """Migrations recorded in the file that this version does not ship: a newer hosting's."""
     has_table = conn.execute(
@@ -210,8 +224,14 @@ def connect(
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists() and snapfiles.newest(path) is not None:
                 raise damage.missing(path)
-            _ensure_migrated(path, deadline)
-            conn = _open(path, read_only, deadline)
+            if read_only and path.exists() and not os.access(path.parent, os.W_OK):
+                # A reader without write access (a preview's read-only state credential)
+                # can neither lock nor migrate: it reads a store that needs neither.
+                conn = _open(path, True, deadline)
+                _require_current(conn, path)
+            else:
+                _ensure_migrated(path, deadline)
+                conn = _open(path, read_only, deadline)
         except (duckdb.Error, OSError) as exc:
             raise (damage.from_exception(path, exc) or exc) from None
         if not read_only:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from hosting.engine import locate
 from hosting.spec import names
 from tests.engine.conftest import PLATFORM, Project
 
@@ -138,3 +142,126 @@ def test_drift_after_the_plan_stops_the_apply_at_the_plan(saved: Project) -> Non
     saved.ok("apply", "--yes")  # a fresh apply heals the drift
     assert "GREETING=four" in inspect(saved, "site")[1]
     assert saved.plan()[0] == 0
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "/"
+        for p in sorted(root.rglob("*"))
+        if not p.is_symlink()
+    }
+
+
+def run_read_only(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    """`hosting ARGS` with the state directory and the engine mounted read-only, in a mount
+    namespace of its own: what a preview job with a read-only state credential can do."""
+    engine = locate.pulumi_home(project.state_dir).parent
+    mounts = " && ".join(f"mount --bind -o ro {d} {d}" for d in (project.state_dir, engine))
+    script = f"{mounts} && exec python3 -m hosting {shlex.join(args)}"
+    return subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script],
+        cwd=project.folder,
+        env={**os.environ, **project.env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.root
+def test_a_plan_needs_only_read_access_to_the_state(saved: Project) -> None:
+    """A new database included: its password is the one apply will use, though the plan
+    could store nothing."""
+    spec = PLATFORM.format(platform=saved.platform) + TENANT.format(greeting="five")
+    saved.write(spec + "      extra: {type: database}\n")
+    engine = locate.pulumi_home(saved.state_dir).parent
+    before = tree_digest(saved.state_dir), tree_digest(engine)
+    # Control: the mount is read-only for real.
+    probe = subprocess.run(
+        ["unshare", "--mount", "sh", "-c",
+         f"mount --bind -o ro {saved.state_dir} {saved.state_dir} && "
+         f"touch {saved.state_dir}/probe"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert probe.returncode != 0 and "Read-only file system" in probe.stderr, probe
+
+    out = run_read_only(saved, "plan", "--out", "p5.bin", "--detailed-exitcode")
+    assert out.returncode == 2, out.stderr
+    assert "extra" in out.stdout
+    assert (tree_digest(saved.state_dir), tree_digest(engine)) == before
+    assert run_read_only(saved, "diff").returncode == 0
+
+    saved.ok("apply", "p5.bin")
+    assert "GREETING=five" in inspect(saved, "site")[1]
+    db = names.container_name(saved.platform, "acme", "extra", 0)
+    running = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", db],
+                             capture_output=True, text=True)  # fmt: skip
+    assert running.stdout.strip() == "true", running.stderr
+    assert saved.plan()[0] == 0
+
+
+def test_change_passphrase_re_encrypts_and_a_wrong_one_changes_nothing(saved: Project) -> None:
+    old = saved.env["HOSTING_PASSPHRASE"]
+    new = "a-new-passphrase-5c2e91"
+    saved.ok("plan", "--out", "p6.bin")  # made under the old passphrase
+    stack_files = [saved.state_dir / "pulumi", saved.state_dir / "work"]
+    before = [tree_digest(d) for d in stack_files]
+
+    wrong = saved.run(
+        "secrets", "change-passphrase", HOSTING_PASSPHRASE="not-it", HOSTING_NEW_PASSPHRASE=new
+    )
+    assert wrong.returncode == 1
+    assert "the current passphrase (HOSTING_PASSPHRASE) does not decrypt" in wrong.stderr
+    assert [tree_digest(d) for d in stack_files] == before
+
+    out = saved.run("secrets", "change-passphrase", HOSTING_NEW_PASSPHRASE=new)
+    assert out.returncode == 0, out.stderr
+    for text in (out.stdout, out.stderr):
+        assert new not in text and old not in text
+    for path in saved.state_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            assert new.encode() not in data and old.encode() not in data, path
+
+    refused = saved.run("plan")
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    saved.env["HOSTING_PASSPHRASE"] = new
+    # Same secrets decrypted under the new one: nothing to change, no container replaced.
+    assert saved.plan()[0] == 0
+    stale = saved.run("apply", "p6.bin")
+    assert stale.returncode == 1 and "is stale" in stale.stderr
+
+
+def test_no_secret_value_is_written_anywhere_but_the_encrypted_state(saved: Project) -> None:
+    """Issue 13's grep: every secret value (an env secret, each database password, the
+    passphrase) across the state directory (Pulumi state and config, the store, logs, the
+    audit log, saved plans, reports) and the output of the commands people run."""
+    values = [TOKEN, saved.env["HOSTING_PASSPHRASE"]]
+    for db in ("main", "extra"):
+        shown = json.loads(saved.ok("credentials", f"acme/{db}", "--show-secrets", "--json").stdout)
+        values.append(shown["password"])
+    runs = [
+        saved.ok(*args)
+        for args in (
+            ("plan", "--format", "json"),
+            ("plan", "--out", "p7.bin", "--format", "markdown"),
+            ("show", "p7.bin"),
+            ("apply", "--yes"),
+            ("status", "--json"),
+            ("credentials", "acme/main", "--json"),
+            ("diff", "--json"),
+            ("audit", "--json"),
+            ("report", "platform", "-o", "platform.html"),
+        )
+    ]
+    outputs = [out.stdout + out.stderr for out in runs]
+    files = [p for p in (*saved.state_dir.rglob("*"), *saved.folder.glob("*")) if p.is_file()]
+    assert any(p.suffix == ".duckdb" for p in files) and any(p.name == "p7.bin" for p in files)
+    for value in values:
+        assert len(value) >= 16
+        for text in outputs:
+            assert value not in text
+        for path in files:
+            if not path.is_symlink():
+                assert value.encode() not in path.read_bytes(), path

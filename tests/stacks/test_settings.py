@@ -12,6 +12,7 @@ from hosting.spec.models import Spec
 from hosting.stacks.settings import (
     DatabaseAccess,
     allocate_ports,
+    derived_password,
     ensure_databases,
     resolve_secrets,
 )
@@ -75,3 +76,30 @@ def test_missing_secret_names_the_variable_not_a_value(tmp_path: Path) -> None:
     with pytest.raises(SecretError) as err:
         resolve_secrets(loads(SPEC), tmp_path, {})
     assert "$T_TOKEN" in err.value.message and "s3cr3t" not in err.value.message
+
+
+def test_a_derived_password_is_the_hmac_of_platform_and_database_under_the_passphrase() -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    # Worked independently of the code: HMAC-SHA256, key = passphrase, URL-safe base64.
+    mac = hmac.new(b"pass-1", b"hosting database password v1\0demo\0acme/main", hashlib.sha256)
+    expected = base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
+    assert derived_password("pass-1", "demo", "acme/main") == expected
+    assert len(expected) == 43  # 256 bits
+    others = {
+        derived_password("pass-2", "demo", "acme/main"),
+        derived_password("pass-1", "prod", "acme/main"),
+        derived_password("pass-1", "demo", "acme/other"),
+    }
+    assert expected not in others and len(others) == 3
+
+
+def test_only_new_databases_take_the_derived_password(example_spec: Spec) -> None:
+    first = ensure_databases(example_spec, {})
+    keys = sorted(first)
+    kept = {keys[0]: first[keys[0]]}
+    out = ensure_databases(example_spec, kept, lambda key: f"derived-{key}")
+    assert out[keys[0]] == first[keys[0]]
+    assert all(out[k].password == f"derived-{k}" for k in keys[1:])
