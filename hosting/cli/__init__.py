@@ -105,7 +105,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "status": (
         "deploy_commands",
-        "Deployments: status (pending, building, running, stopped, failed), health, URLs, alerts.",
+        "Deployments: status (pending, building, running, stopped, suspended, failed), health, "
+        "URLs, alerts.",
     ),
     "storage": (
         "metering_commands",

@@ -430,7 +430,8 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> s
 @json_option
 @pass_app
 def status(app: App, tenant: str | None, as_json: bool) -> None:
-    """Deployments: status (pending, building, running, stopped, failed), health, URLs, alerts."""
+    """Deployments: status (pending, building, running, stopped, suspended, failed), health,
+    URLs, alerts."""
     from hosting.provider import runtime
     from hosting.provider.driver import verified_domains
     from hosting.sources.build import static_sites
