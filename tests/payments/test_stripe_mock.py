@@ -307,3 +307,38 @@ def test_dunning_collects_then_retries_through_stripe(
         again = conn.execute("SELECT attempts, last_error FROM payment_intents").fetchall()
     assert again == [(2, "no card on file"), (2, "no card on file")]
     assert stripe_proxy.posts("/v1/payment_intents") == numbers  # still one each
+
+
+def test_collect_due_takes_pending_invoices_due_by_the_day(
+    setup: dict[str, Any], stripe_proxy: Recorder
+) -> None:
+    """Both invoices came from the Nov 3 run, due Nov 17."""
+    early = hosting(setup["env"], "invoice", "collect", "--due", "--as-of", "2026-11-16")
+    assert early.stdout.strip() == "nothing to collect"
+    assert stripe_proxy.calls == []
+    done = json.loads(
+        hosting(
+            setup["env"], "invoice", "collect", "--due", "--as-of", "2026-11-17", "--json"
+        ).stdout
+    )["collected"]
+    assert [(c["invoice_number"], c["created"]) for c in done] == [
+        (n, True) for n in setup["numbers"]
+    ]
+    again = hosting(setup["env"], "invoice", "collect", "--due", "--as-of", "2026-11-17")
+    assert again.stdout.strip() == "nothing to collect"  # collected ones are not due again
+    assert stripe_proxy.posts("/v1/payment_intents") == setup["numbers"]
+
+
+def test_refusals_ask_stripe_nothing(setup: dict[str, Any], stripe_proxy: Recorder) -> None:
+    first = setup["numbers"][0]
+    pending = hosting(setup["env"], "invoice", "refund", first, ok=False)
+    assert pending.returncode == 1
+    assert f"invoice {first} is pending: only a paid invoice is refunded" in pending.stderr
+    hosting(setup["env"], "invoice", "mark", first, "paid")  # paid outside Stripe
+    by_hand = hosting(setup["env"], "invoice", "refund", first, ok=False)
+    assert "was not paid through Stripe" in by_hand.stderr
+    paid = hosting(setup["env"], "invoice", "collect", first, ok=False)
+    assert f"invoice {first} is paid: there is nothing to collect" in paid.stderr
+    both = hosting(setup["env"], "invoice", "collect", first, "--due", ok=False)
+    assert both.returncode == 1 and "not both" in both.stderr
+    assert stripe_proxy.calls == []
