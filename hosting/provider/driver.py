@@ -194,6 +194,11 @@ class Driver:
                 if volume_quota.usable(self.spec) is None
                 else None
             ),
+            unbounded_volumes=(
+                runtime.plain_database_volumes(self.spec)
+                if volume_quota.usable(self.spec) is None
+                else frozenset()
+            ),
         )
         if persist:
             for container in desired_containers(self.spec, settings).every_container():
@@ -344,6 +349,11 @@ class Driver:
             return ["the databases' filesystems were not checked for growth: it needs root"]
         report = volume_quota.ensure(root, wanted)
         volume_quota.unmount(root, keep=wanted)
+        report.warnings.extend(
+            f"{ref}: its database volume predates size-bounded volumes and stays a plain "
+            "volume on the host's disk (back it up, remove it with the database, restore)"
+            for ref in sorted(self._settings_used.unbounded_volumes)
+        )
         if report.mounted:
             # After a reboot the engine could not start these databases (their directory
             # did not exist until now): start them, as the restart policy would have.

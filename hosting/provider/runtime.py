@@ -179,6 +179,24 @@ def enforce_pids_limits(spec: Spec, wanted: dict[str, int]) -> list[str]:
         ) from None
 
 
+def plain_database_volumes(spec: Spec) -> frozenset[str]:
+    """Databases ("tenant/deployment") whose data volume exists on the engine as a plain
+    named volume, not bound into a size-bounded filesystem (hosting.provider.volume_quota)."""
+    from hosting.metering.engine import Engine
+
+    engine = Engine(spec.platform.docker.host)
+    found = engine.request("GET", "/volumes").get("Volumes") or []
+    options = {v["Name"]: v.get("Options") or {} for v in found}
+    out = set()
+    for tid, tenant in spec.tenants.items():
+        for did, dep in tenant.deployments.items():
+            name = names.volume_name(spec.platform.name, tid, did)
+            plain = name in options and options[name].get("o") != "bind"
+            if isinstance(dep, DatabaseDeployment) and plain:
+                out.add(f"{tid}/{did}")
+    return frozenset(out)
+
+
 def io_device(spec: Spec) -> str | None:
     """The block device behind the engine's data root, where disk IO limits apply; None for
     a remote engine, whose disks this machine cannot see."""

@@ -45,7 +45,7 @@ def image_of(spec: Spec, tenant: str, deployment: str, base_dir: Path = Path("."
 def database_volume_device(settings: ProgramSettings, tenant: str, deployment: str) -> str | None:
     """The directory a database's volume binds, in its tenant's filesystem of the plan's
     storage (None: a plain named volume)."""
-    if settings.volume_root is None:
+    if settings.volume_root is None or f"{tenant}/{deployment}" in settings.unbounded_volumes:
         return None
     return str(device(settings.volume_root, tenant, deployment))
 

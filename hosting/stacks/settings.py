@@ -50,6 +50,10 @@ class ProgramSettings:
     # Where each tenant's databases' filesystem is mounted (hosting.provider.volume_quota):
     # database volumes bind a directory in it. None: plain named volumes, unbounded.
     volume_root: Path | None = None
+    # Databases whose volume already exists as a plain named volume (made before volumes were
+    # bounded): kept as they are, since Docker keeps a volume by its name and the state would
+    # otherwise differ from the engine on every plan. "tenant/deployment".
+    unbounded_volumes: frozenset[str] = frozenset()
 
 
 def database_keys(spec: Spec) -> list[str]:

@@ -280,3 +280,47 @@ def test_the_plans_disk_io_limit_still_holds_the_databases_writes(
     assert abs(read_s - expected) <= 0.15 * expected, (read_s, expected)
     free_write, free_read = run([])
     assert free_write < write_s / 2 and free_read < read_s / 2, (free_write, free_read)
+
+
+def test_a_database_volume_made_before_bounds_stays_plain_in_the_desired_state(
+    root: Path, volumes: Volumes
+) -> None:
+    """Docker keeps a volume by its name: declaring an existing plain volume as bound would
+    differ from the engine on every plan. It is found, and declared plain."""
+    from hosting.provider.runtime import plain_database_volumes
+    from hosting.stacks.desired import database_volume_device
+    from hosting.stacks.settings import ProgramSettings
+
+    platform = volumes.tag
+    spec = loads(
+        f"""
+version: 1
+platform: {{name: {platform}, domain: apps.test, public_ipv4: 127.0.0.1}}
+tenants:
+  old:
+    {{name: Old, email: o@o.test, plan: starter, started: 2026-01-01,
+     deployments: {{main: {{type: database}}}}}}
+  new:
+    {{name: New, email: n@n.test, plan: starter, started: 2026-01-01,
+     deployments: {{main: {{type: database}}, other: {{type: database}}}}}}
+""",
+        "hosting.yaml",
+    )
+    for tenant, bound in (("old", False), ("new", True)):
+        name = f"{platform}_{tenant}_main_data"
+        if bound:
+            device = root / tenant
+            device.mkdir(parents=True)
+            opts = volume_quota.driver_opts(str(device))
+            docker("volume", "create", *(a for k, v in opts.items() for a in ("--opt", f"{k}={v}")),
+                   name)  # fmt: skip
+        else:
+            docker("volume", "create", name)
+        volumes.names.append(name)
+    plain = plain_database_volumes(spec)
+    assert plain == {"old/main"}  # new/other has no volume yet: it will be made bound
+    settings = ProgramSettings(databases={}, volume_root=root, unbounded_volumes=plain)
+    assert database_volume_device(settings, "old", "main") is None
+    assert database_volume_device(settings, "new", "main") == str(
+        volume_quota.device(root, "new", "main")
+    )
