@@ -212,10 +212,7 @@ def _reminder(app: App) -> Any:
 
     if app.spec.platform.smtp is None:
         return dunning.no_mail
-    try:
-        from hosting.billing.delivery import send_reminder
-    except ImportError:  # delivery not in this build
-        return dunning.no_mail
+    from hosting.billing.delivery import send_reminder
     from hosting.errors import HostingError
 
     def remind(inv: Any, day: int) -> str:
