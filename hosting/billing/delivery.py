@@ -86,7 +86,10 @@ def _compose(
     smtp = mail.smtp_of(spec)
     doc = inv.document
     seller = (doc.seller.name if doc else "") or spec.platform.name
-    recipient = (doc.buyer.email if doc else "") or inv.tenant_email
+    # Today's billing contact when the tenant is still in the file (an address can change
+    # after the invoice was issued); the one it was issued to otherwise.
+    tenant = spec.tenants.get(inv.tenant)
+    recipient = tenant.email if tenant else ((doc.buyer.email if doc else "") or inv.tenant_email)
     if not recipient:
         raise BillingError(f"invoice {inv.invoice_number} has no recipient email address")
     html = api.invoice_html(spec, store_path, inv.invoice_number)

@@ -289,3 +289,19 @@ def _state_texts(root: Path) -> list[str]:
         if path.is_file() and path.suffix in (".log", ".jsonl", ".txt", ".json"):
             out.append(path.read_text(errors="replace"))
     return out
+
+
+def test_a_changed_billing_email_gets_the_next_send(site: Path, mailbox: Mailbox) -> None:
+    """The document keeps the address it was issued to; the email goes to today's."""
+    spec = site / "hosting.yaml"
+    original = spec.read_text()
+    spec.write_text(original.replace("email: billing@acme.test", "email: ap@acme.test"))
+    try:
+        result = hosting(site, mailbox, "invoice", "send", NUMBER, "--resend")
+    finally:
+        spec.write_text(original)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{NUMBER}: sent again to ap@acme.test\n"
+    assert mailbox.messages[-1].recipients == ["ap@acme.test"]
+    shown = json.loads(hosting(site, mailbox, "invoice", "show", NUMBER, "--json").stdout)
+    assert shown["document"]["buyer"]["email"] == "billing@acme.test"
