@@ -16,7 +16,8 @@ import duckdb
 
 from hosting import store
 from hosting.billing import schedule
-from hosting.billing.money import GB, div, mul
+from hosting.billing.documents import tax_of
+from hosting.billing.money import GB, ZERO, div, mul
 from hosting.billing.pricing import Line, Usage, cost_of, price_period, total
 from hosting.billing.schedule import HistoryRow, Period
 from hosting.billing.subscriptions import (
@@ -48,8 +49,10 @@ class CurrentUsage:
     base_cost: Decimal
     storage_cost: Decimal
     bandwidth_cost: Decimal
-    projected_cost: Decimal
+    projected_cost: Decimal  # the projected invoice's total: net + tax, as `invoice run` will
     currency: str = "USD"
+    tax_rate: Decimal = Decimal(0)  # the tenant's, percent (issue 15)
+    projected_tax: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,9 @@ def current_period(tenant: str, rows: list[HistoryRow], day: date) -> Period | N
     return None
 
 
-def _usage(conn: duckdb.DuckDBPyConnection, period: Period, day: date) -> CurrentUsage:
+def _usage(
+    conn: duckdb.DuckDBPyConnection, period: Period, day: date, tax_rate: Decimal
+) -> CurrentUsage:
     start, end = midnight(period.start), midnight(period.end)
     # Today's usage so far ends now, not at midnight: the rate must not count hours to come.
     now = utcnow()
@@ -99,6 +104,8 @@ def _usage(conn: duckdb.DuckDBPyConnection, period: Period, day: date) -> Curren
     projected_storage = div(raw.storage_byte_us + level * remaining_us, span_us * GB)
     projected_bw = div(mul(raw.bandwidth_bytes, _us(end - start)), elapsed_us * GB)
     lines = tuple(price_period(period, Usage(projected_storage, projected_bw)))
+    net = total(list(lines))
+    tax = tax_of(net, tax_rate) if tax_rate else ZERO
     return CurrentUsage(
         tenant=period.tenant,
         as_of=day,
@@ -115,7 +122,9 @@ def _usage(conn: duckdb.DuckDBPyConnection, period: Period, day: date) -> Curren
         base_cost=cost_of(list(lines), "base", "credit"),
         storage_cost=cost_of(list(lines), "storage"),
         bandwidth_cost=cost_of(list(lines), "bandwidth"),
-        projected_cost=total(list(lines)),
+        projected_cost=net + tax,
+        tax_rate=tax_rate,
+        projected_tax=tax,
     )
 
 
@@ -165,7 +174,9 @@ def active_subscription(
                 for r in pending.history
             ]
         period = current_period(tenant, rows, day)
-        use = _usage(conn, period, day) if period is not None else None
+        entry = spec.tenants.get(tenant) if spec is not None else None
+        rate = (entry.tax_rate if entry is not None else None) or Decimal(0)
+        use = _usage(conn, period, day, rate) if period is not None else None
     segs = schedule.segments(rows)
     last_sub = segs[-1] if segs else None
     seg = last_sub.segments[-1] if last_sub and last_sub.segments else None

@@ -171,6 +171,7 @@ def _usage_json(u: current.CurrentUsage) -> dict[str, Any]:
     ):
         out[key] = _gb(getattr(u, key))
     out["projected_lines"] = [_line(ln) for ln in u.projected_lines]
+    out["tax_rate"] = _qty(u.tax_rate)
     return out
 
 
@@ -187,7 +188,8 @@ def _echo_usage(u: current.CurrentUsage) -> None:
         f"  projected: storage {_gb(u.projected_storage_gb)} GB, bandwidth "
         f"{_gb(u.projected_bandwidth_gb)} GB → {u.projected_cost:.2f} {u.currency} "
         f"(base {u.base_cost:.2f}, storage {u.storage_cost:.2f}, "
-        f"bandwidth {u.bandwidth_cost:.2f})"
+        f"bandwidth {u.bandwidth_cost:.2f}"
+        + (f", tax {_qty(u.tax_rate)}% {u.projected_tax:.2f})" if u.tax_rate else ")")
     )
 
 

@@ -124,8 +124,10 @@ def projection(
         status="projected",
         currency=use.currency,
         lines=lines,
-        subtotal=use.projected_cost,
+        subtotal=use.projected_cost - use.projected_tax,
         total=use.projected_cost,
+        tax_rate=use.tax_rate or None,
+        tax=use.projected_tax if use.tax_rate else None,
     )
     note = (
         f"Storage is projected at {use.projected_storage_gb:.2f} GB average "

@@ -87,3 +87,15 @@ def test_credit_is_audited(site: Path) -> None:
     entries = json.loads(hosting(site, "audit", "--json").stdout)["entries"]
     credits = [e for e in entries if e["what"]["command"] == "invoice credit"]
     assert [e["result"]["status"] for e in credits][:1] == ["ok"]
+
+
+def test_usage_projects_the_tax_too(site: Path) -> None:
+    # The period 2026-02-03 → 2026-03-03, no usage: 9.99 base, tax 19 % 1.8981 → 1.90.
+    result = hosting(site, "usage", "acme", "--as-of", "2026-02-10")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].endswith(
+        "→ 11.89 USD (base 9.99, storage 0.00, bandwidth 0.00, tax 19% 1.90)"
+    )
+    page = hosting(site, "report", "usage", "acme", "--as-of", "2026-02-10", "-o", "-").stdout
+    assert '<th colspan="3">Tax 19%</th><th class="num">1.90</th>' in page
+    assert '<th colspan="3">Total</th><th class="num">USD 11.89</th>' in page

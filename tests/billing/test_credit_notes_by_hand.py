@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from hosting import store
-from hosting.billing import credit_notes, invoices
+from hosting.billing import credit_notes, current, invoices
 from hosting.errors import BillingError
 from tests.billing.helpers import make_spec, tenant
 
@@ -143,3 +143,16 @@ def test_a_refused_credit_note_in_a_callers_transaction_rolls_back(tmp_path: Pat
             credit_notes.issue_in(conn, NUMBER, D("2.00"), "refund", today=date(2026, 2, 4))
             credit_notes.issue_in(conn, NUMBER, D("9.00"), "refund", today=date(2026, 2, 4))
         assert conn.execute("SELECT count(*) FROM credit_notes").fetchone() == (0,)
+
+
+def test_6_the_projection_is_taxed_like_the_invoice(tmp_path: Path) -> None:
+    # starter from 2026-01-03, no usage, as of 2026-01-20: the period's projected net is the
+    # base 9.99 (no overage); tax 19 %: 1.8981 → 1.90; projected cost 11.89, what test 1's
+    # invoice for the same period says.
+    spec = make_spec({"acme": tenant("starter", START, tax_rate=19)})
+    use = current.usage(tmp_path / "s.duckdb", spec, "acme", date(2026, 1, 20))
+    assert (use.base_cost, use.projected_tax, use.projected_cost) == (
+        D("9.99"),
+        D("1.90"),
+        D("11.89"),
+    )
