@@ -520,7 +520,7 @@ def platform_report(
                 plan_name,
                 old.tenants,
                 old.monthly_value,
-                old.invoiced + inv.total,
+                old.invoiced + inv.subtotal,  # revenue is before tax (issue 15): tax is not ours
                 old.invoices + 1,
             )
     order = {name: i for i, name in enumerate(spec.plans)}

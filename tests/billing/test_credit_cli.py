@@ -4,6 +4,7 @@ invoice report, through the real CLI (issue 15)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -99,3 +100,12 @@ def test_usage_projects_the_tax_too(site: Path) -> None:
     page = hosting(site, "report", "usage", "acme", "--as-of", "2026-02-10", "-o", "-").stdout
     assert '<th colspan="3">Tax 19%</th><th class="num">1.90</th>' in page
     assert '<th colspan="3">Total</th><th class="num">USD 11.89</th>' in page
+
+
+def test_platform_revenue_is_before_tax(site: Path) -> None:
+    # acme's invoice for the period ending 2026-02-03: 9.99 net + 1.90 tax. Revenue by plan
+    # counts the 9.99; invoices by status count what is owed, 11.89.
+    page = hosting(site, "report", "platform", "--as-of", "2026-02-10", "-o", "-").stdout
+    row = re.search(r"<tr><td>starter</td>(.*?)</tr>", page)
+    assert row is not None
+    assert row.group(1).endswith('<td class="num">1</td><td class="num">9.99</td>'), row.group(1)
