@@ -5,6 +5,7 @@ plan on merge, or refusing it as stale."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -125,8 +126,33 @@ def machine(engine: str, tmp_path: Path) -> Machine:
         PIP_DISABLE_PIP_VERSION_CHECK="1",
         HOSTING_ENGINE_DIR=engine,
     )
-    state = tmp_path / "state"
-    return Machine(tmp_path / "runner", project, env, {"HOSTING_STATE_DIR": str(state)})
+    state, plans = tmp_path / "state", tmp_path / "plans"
+    plans.mkdir()
+    overrides = {"HOSTING_STATE_DIR": str(state), "PLANS_DIR": str(plans)}
+    # The preview runner's user reads the state and the engine and writes neither.
+    read_only = {"hosting-preview": [state, Path(engine)]}
+    return Machine(tmp_path / "runner", project, env, overrides, read_only)
+
+
+def first_apply(machine: Machine) -> None:
+    """The operator's one-time setup, as the apply user: the stack that previews read."""
+    out = subprocess.run(
+        ["python3", "-m", "hosting", "--state-dir", machine.overrides["HOSTING_STATE_DIR"],
+         "apply", "--yes"],
+        cwd=machine.repo,
+        env={**os.environ, **SECRETS},
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "/"
+        for p in sorted(root.rglob("*"))
+        if not p.is_symlink()
+    }
 
 
 def destroy(machine: Machine, folder: Path) -> None:
@@ -151,12 +177,18 @@ def test_github_previews_comments_once_applies_the_merge_and_refuses_a_stale_pla
     platform = "g" + secrets.token_hex(3)
     repo = Project(machine.repo, platform)
     try:
+        first_apply(machine)
+        assert greeting(platform) == "one"
+        state = Path(machine.overrides["HOSTING_STATE_DIR"])
+        before = tree_digest(state)
         repo.git("checkout", "-q", "-b", "change")
         head = repo.commit("two", "greet two")
         preview = run_github_job(machine, GITHUB, "preview", pr_event("opened", head), SECRETS)
         assert preview.ran and preview.returncode == 0, preview.output
+        assert tree_digest(state) == before  # read-only for real: nothing written
         comment = machine.comments / "7-hosting-plan.md"
-        assert "**Plan: 7 to create" in comment.read_text()
+        assert "**Plan: 0 to create" in comment.read_text()
+        assert "acme_site_0" in comment.read_text()
         assert (machine.artifacts / "hosting-plan" / "plan.bin").is_file()
 
         head = repo.commit("three", "greet three")  # a second push updates the one comment
@@ -194,6 +226,7 @@ def test_gitlab_plans_the_merge_request_and_applies_it_on_main(machine: Machine)
     platform = "l" + secrets.token_hex(3)
     repo = Project(machine.repo, platform)
     try:
+        first_apply(machine)
         repo.git("checkout", "-q", "-b", "change")
         head = repo.commit("five", "greet five")
         variables = {
@@ -207,7 +240,7 @@ def test_gitlab_plans_the_merge_request_and_applies_it_on_main(machine: Machine)
         plan = run_gitlab_job(machine, GITLAB, "plan", variables, head)
         assert plan.ran and plan.returncode == 0, plan.output
         assert plan.workspace is not None and (plan.workspace / "plan.bin").is_file()
-        assert "**Plan: 7 to create" in (plan.workspace / "plan.md").read_text()
+        assert "**Plan: 0 to create" in (plan.workspace / "plan.md").read_text()
 
         merge = repo.merge("change")
         pushed = {

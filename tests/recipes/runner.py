@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -159,6 +160,13 @@ class Machine:
     repo: Path  # a git repository: the project that holds hosting.yaml
     env: dict[str, str] = field(default_factory=dict)  # the host's own (PATH, engine dir)
     overrides: dict[str, str] = field(default_factory=dict)  # the host's paths for the recipe's
+    # Paths that a runner's user may read but not write, by the runner's label (`runs-on`,
+    # GitLab `tags`): each step of a job on that runner sees them mounted read-only.
+    read_only: dict[str, list[Path]] = field(default_factory=dict)
+
+    def read_only_for(self, labels: str | list[str]) -> list[Path]:
+        wanted = [labels] if isinstance(labels, str) else labels
+        return [p for label in wanted for p in self.read_only.get(label, [])]
 
     @property
     def artifacts(self) -> Path:
@@ -188,9 +196,17 @@ def _checkout(machine: Machine, sha: str, workspace: Path) -> None:
     )
 
 
-def _shell(script: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+def _shell(
+    script: str, cwd: Path, env: dict[str, str], read_only: list[Path] | None = None
+) -> tuple[int, str]:
+    command = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
+    if read_only:
+        # A mount namespace of the step's own: the paths are read-only for it alone.
+        mounts = " && ".join(f"mount --bind -o ro {shlex.quote(str(p))} {shlex.quote(str(p))}"
+                             for p in read_only)  # fmt: skip
+        command = ["unshare", "--mount", "sh", "-c", f"{mounts} && exec {shlex.join(command)}"]
     proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        command,
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -254,7 +270,9 @@ def run_github_job(
         path_file = temp / "path"
         extra = path_file.read_text().split() if path_file.exists() else []
         step_env["PATH"] = ":".join([*reversed(extra), step_env.get("PATH", "")])
-        code, output = _shell(script, workspace, step_env)
+        code, output = _shell(
+            script, workspace, step_env, machine.read_only_for(spec.get("runs-on", []))
+        )
         log.append(f"[run {step.get('name', script.splitlines()[0])}]\n{output}")
         if code != 0:
             return JobResult(True, code, "\n".join(log), workspace)
@@ -372,7 +390,7 @@ def run_gitlab_job(
     _checkout(machine, sha, workspace)
     env["CI_PROJECT_DIR"] = str(workspace)
     script = "\n".join([*spec.get("before_script", []), *spec["script"]])
-    code, output = _shell(script, workspace, env)
+    code, output = _shell(script, workspace, env, machine.read_only_for(spec.get("tags", [])))
     return JobResult(True, code, output, workspace)
 
 
