@@ -18,7 +18,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
-from hosting.errors import HostingError, SecretError, UsageError
+from hosting.errors import HostingError, UsageError
+from hosting.secret_refs import read_secret
 from hosting.spec.models import SecretRef, Smtp, Spec
 
 SMTP_TIMEOUT_SECONDS = 30
@@ -53,23 +54,7 @@ def smtp_of(spec: Spec) -> Smtp:
 
 
 def _read(ref: SecretRef, what: str, base_dir: Path, env: Mapping[str, str]) -> str:
-    if ref.env is not None:
-        value = env.get(ref.env, "")
-        if not value:
-            raise SecretError(
-                f"${ref.env} is not set (platform.smtp.{what})",
-                f"export {ref.env} before sending",
-            )
-        return value
-    assert ref.file is not None
-    path = (base_dir / ref.file).resolve()
-    try:
-        value = path.read_text().strip()
-    except OSError as exc:
-        raise SecretError(f"cannot read {path} (platform.smtp.{what}): {exc.strerror}") from None
-    if not value:
-        raise SecretError(f"{path} is empty (platform.smtp.{what})")
-    return value
+    return read_secret(ref, f"platform.smtp.{what}", base_dir, env, when="before sending")
 
 
 def credentials(

@@ -3,12 +3,12 @@ when needed, never printed, never in an exception's text."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hosting import secret_refs
 from hosting.errors import BillingError, SecretError, UsageError
 from hosting.spec.models import Payments, SecretRef, Spec
 
@@ -47,16 +47,8 @@ def payments_of(spec: Spec) -> Payments:
 def read_secret(
     ref: SecretRef, what: str, base_dir: Path, env: Mapping[str, str] | None = None
 ) -> str:
-    """The value `ref` points at. Errors name the variable or file, never a value."""
-    environ = os.environ if env is None else env
-    if ref.env is not None:
-        value = environ.get(ref.env, "")
-        if not value:
-            raise SecretError(
-                f"${ref.env} is not set (platform.payments.{what})",
-                f"export {ref.env} before running this command",
-            )
-        return value
+    field = f"platform.payments.{what}"
+    return secret_refs.read_secret(ref, field, base_dir, env, when="before running this command")
     assert ref.file is not None
     path = (base_dir / ref.file).resolve()
     try:
