@@ -1,4 +1,5 @@
-"""The certificate reader against certificates made by openssl, checked against openssl's own view."""
+"""The certificate reader against certificates made by openssl, checked against openssl's
+own view."""
 
 from __future__ import annotations
 
