@@ -110,7 +110,7 @@ def edge_routes(
                     given
                     if given is not None
                     else [
-                        f"{names.container_name(platform, tid, did, i)}:{dep.port}"
+                        f"{names.container_name(platform, tid, did, i)}:{dep.listen_port}"
                         for i in range(dep.replicas)
                     ]
                 )

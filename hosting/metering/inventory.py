@@ -50,7 +50,7 @@ def record_deployments(
                 static, port, domains = False, POSTGRES_PORT, []
                 config: dict[str, object] = {"version": dep.version}
             else:
-                static, port, domains = dep.static is not None, dep.port, list(dep.domains)
+                static, port, domains = dep.static is not None, dep.listen_port, list(dep.domains)
                 config = {
                     "source": dep.origin,
                     "image": dep.image,

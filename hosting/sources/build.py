@@ -73,7 +73,7 @@ def plan_build(spec: Spec, tenant: str, deployment: str, base_dir: Path) -> Sour
     base = runtimes.image(detected.language, version)
     if version is None:
         version = next(iter(getattr(runtimes, detected.language)))
-    text = dockerfile(detected, base, dep.port or SOURCE_PORT)
+    text = dockerfile(detected, base, dep.listen_port or SOURCE_PORT)
     probe = PROBES[detected.language]
     content = hashlib.sha256(f"{digest(folder)}\0{text}\0{probe}".encode()).hexdigest()[:16]
     tag = f"hosting-src/{spec.platform.name}_{tenant}_{deployment}:{content}"

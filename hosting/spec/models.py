@@ -395,6 +395,12 @@ class _App(_Model):
         return v
 
     @property
+    def listen_port(self) -> int | None:
+        """The port the app listens on: `port`, or SOURCE_PORT for a source build that gives
+        none (None: a static site, which has no container)."""
+        return self.port or (SOURCE_PORT if self.source is not None else None)
+
+    @property
     def origin(self) -> str:
         """Where the app comes from: image, build, source or static."""
         return "image" if self.image else "build" if self.build else "source" if self.source else ""

@@ -11,7 +11,7 @@ from hosting.provider.volume_quota import device
 from hosting.sources.build import plan_build, site_dir
 from hosting.sources.dockerfile import PROBE
 from hosting.spec import names
-from hosting.spec.models import SOURCE_PORT, DatabaseDeployment, Spec
+from hosting.spec.models import DatabaseDeployment, Spec
 from hosting.stacks import containers
 from hosting.stacks.containers import ContainerSpec
 from hosting.stacks.refs import exports, resolve_env
@@ -101,7 +101,8 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
             env, secret_names = resolve_env(dep.env, table)
             for name in dep.secrets:
                 env[name] = settings.secret_values[f"{key}/{name}"]
-            port = dep.port or SOURCE_PORT  # only a source build may leave it out
+            port = dep.listen_port
+            assert port is not None  # only a static site has none, and it was served above
             apps[(tid, did)] = [
                 containers.app_container(
                     platform=platform,

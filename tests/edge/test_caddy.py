@@ -343,3 +343,34 @@ def test_real_caddy_loads_the_config_and_routes(
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_source_build_without_a_port_is_dialled_on_the_port_it_is_given(
+    tmp_path: Path,
+) -> None:
+    """A source deployment may leave out `port`: its app gets PORT=8080 (SOURCE_PORT), and
+    the edge must dial that, not `None` (Caddy then answered 502 for every request)."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "package.json").write_text('{"main": "server.js"}')
+    spec = loads(
+        """
+version: 1
+platform: {name: p, domain: apps.test, public_ipv4: 127.0.0.1}
+tenants:
+  acme:
+    name: Acme
+    email: a@acme.test
+    plan: pro
+    started: 2026-01-01
+    deployments:
+      node: {type: web, source: ./app, replicas: 2}
+      given: {type: web, source: ./app, port: 3000}
+""",
+        base_dir=tmp_path,
+    )
+    dials = {r.deployment: r.upstreams for r in edge_routes(spec)}
+    assert dials == {
+        "node": ("p_acme_node_0:8080", "p_acme_node_1:8080"),
+        "given": ("p_acme_given_0:3000",),
+    }
