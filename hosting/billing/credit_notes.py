@@ -15,7 +15,7 @@ decides that; a correction of an unpaid one lowers its amount due.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -151,18 +151,7 @@ def issue_in(
     conn.execute(
         f"INSERT INTO credit_notes (seq, {_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
         "$9, $10)",
-        [
-            seq,
-            note.credit_note_number,
-            invoice_number,
-            day,
-            doc.currency,
-            amount,
-            net,
-            tax,
-            reason,
-            now,
-        ],
+        [seq, *astuple(note)],  # the fields in _COLUMNS' order
     )
     conn.execute("INSERT INTO credit_note_seals VALUES ($1)", [note.credit_note_number])
     conn.execute("UPDATE credit_note_sequence SET last_value = $1 WHERE id = 1", [seq])
