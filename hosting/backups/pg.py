@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from hosting.backups import files
+from hosting.backups import counts, crypto, files, reading
 from hosting.errors import HostingError, NotFoundError, ProviderError, UsageError
 from hosting.metering.engine import Container, Engine, EngineUnreachable
 from hosting.provider.runtime import docker_env
@@ -47,6 +47,7 @@ class Target:
     container: str  # id
     user: str
     dbname: str
+    image: str = ""  # as the container was created with: a restore drill runs the same one
     secrets: tuple[str, ...] = field(default=(), repr=False)  # only to scrub messages
 
 
@@ -102,6 +103,7 @@ def locate(spec: Spec, engine: Engine, tenant: str, deployment: str) -> Target:
         running[0].id,
         env.get("POSTGRES_USER") or "postgres",
         env.get("POSTGRES_DB") or names.database_name(deployment),
+        str((info.get("Config") or {}).get("Image") or ""),
         tuple(v for k, v in env.items() if "PASSWORD" in k.upper() and v),
     )
 
@@ -193,16 +195,49 @@ def _backup(
     folder = files.deployment_dir(state_dir, tenant, deployment)
     folder.mkdir(parents=True, exist_ok=True)
     ref = f"{tenant}/{deployment}"
+    passphrase = reading.platform_passphrase()  # refuse before anything is written
     with _locked(folder, ref):
         version = _server_version(spec, target)
         started = datetime.now(UTC).replace(tzinfo=None)
         name = files.stamp(started) + files.SUFFIX
         final = folder / name
         tmp = folder / ("." + name + files.PARTIAL)
-        args = _exec_args(target, "pg_dump", "-Fc", "-U", target.user, "-d", target.dbname)
         digest = hashlib.sha256()
-        size = 0
+        size = plain = 0
+        # One deadline for the snapshot session and the dump: a hung one must not hold the
+        # agent's loop forever.
+        expired = threading.Event()
+        running: list[subprocess.Popen[bytes]] = []
+
+        def stop() -> None:
+            expired.set()
+            for proc in running:
+                proc.kill()
+
+        timer = threading.Timer(timeout_s, stop)
+        timer.start()
+        session = counts.SnapshotSession(
+            _exec_args(
+                target, "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
+                "-U", target.user, "-d", target.dbname, stdin=True,
+            ),
+            docker_env(spec),
+            lambda err: f"pg_dump of {ref} failed: {_summary(err, target)}",
+        )  # fmt: skip
+        running.append(session.proc)
         try:
+            try:
+                session.start()
+            except ProviderError:
+                if expired.is_set():
+                    raise ProviderError(
+                        f"pg_dump of {ref} took over {timeout_s:g} s and was stopped"
+                    ) from None
+                raise
+            args = _exec_args(
+                target, "pg_dump", "-Fc", f"--snapshot={session.snapshot}",
+                "-U", target.user, "-d", target.dbname,
+            )  # fmt: skip
             with (
                 tmp.open("wb") as out,
                 subprocess.Popen(
@@ -213,30 +248,30 @@ def _backup(
                     env=docker_env(spec),
                 ) as proc,
             ):
+                running.append(proc)
+                if expired.is_set():
+                    proc.kill()
                 assert proc.stdout is not None and proc.stderr is not None
                 errors: list[bytes] = []
                 reader = threading.Thread(target=_drain, args=(proc.stderr, errors), daemon=True)
                 reader.start()
-                # A hung dump must not hold the agent's loop forever: kill it at the deadline.
-                expired = threading.Event()
+                stdout = proc.stdout
 
-                def stop() -> None:
-                    expired.set()
-                    proc.kill()
+                def dumped() -> Iterator[bytes]:
+                    nonlocal plain
+                    while chunk := stdout.read(CHUNK):
+                        plain += len(chunk)
+                        yield chunk
 
-                timer = threading.Timer(timeout_s, stop)
-                timer.start()
-                try:
-                    while chunk := proc.stdout.read(CHUNK):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
-                    code = proc.wait()
-                finally:
-                    timer.cancel()
+                for sealed in crypto.seal(dumped(), passphrase):
+                    out.write(sealed)
+                    digest.update(sealed)
+                    size += len(sealed)
+                code = proc.wait()
                 reader.join(timeout=10)
                 out.flush()
                 os.fsync(out.fileno())
+            session.close()
             stderr = b"".join(errors)
             if expired.is_set():
                 raise ProviderError(f"pg_dump of {ref} took over {timeout_s:g} s and was stopped")
@@ -245,13 +280,16 @@ def _backup(
                     f"pg_dump of {ref} failed (exit {code}): {_summary(stderr, target)}",
                     "is the database container running and healthy? see `hosting status`",
                 )
-            if size == 0:
+            if plain == 0:
                 raise ProviderError(f"pg_dump of {ref} wrote nothing")
             tmp.replace(final)
             files.fsync_dir(folder)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        finally:
+            timer.cancel()
+            session.kill()
         finished = datetime.now(UTC).replace(tzinfo=None)
         files.write_sidecar(
             final,
@@ -260,11 +298,15 @@ def _backup(
                 "deployment": deployment,
                 "database": target.dbname,
                 "format": "pg_dump -Fc",
+                "encryption": crypto.DESCRIPTION,
                 "size_bytes": size,
+                "dump_bytes": plain,
                 "sha256": digest.hexdigest(),
                 "started": files.iso(started),
                 "finished": files.iso(finished),
                 "pg_version": version,
+                "image": target.image,
+                "row_counts": session.counts,
             },
         )
         removed = files.prune(folder, keep)
@@ -325,43 +367,23 @@ def restore(
             f"restoring {path.name} replaces the current contents of {ref}",
             "add --yes to go ahead",
         )
-    with path.open("rb") as fh:
-        if fh.read(5) != b"PGDMP":
-            raise UsageError(f"{path} is not a pg_dump custom-format file")
     expected = next(
         (b.sha256 for b in files.list_backups(state_dir, tenant, deployment) if b.path == path),
         None,
     )
-    if expected is not None and _sha256(path) != expected:
-        raise UsageError(
-            f"{path.name} does not match the checksum recorded when it was taken",
-            "the file is damaged; restore another one",
-        )
+    reading.check(path, expected)  # the whole file, before anything reaches the database
     engine = engine or Engine(spec.platform.docker.host)
     target = locate(spec, engine, tenant, deployment)
     args = _exec_args(
         target, "pg_restore", "--clean", "--if-exists", "--single-transaction", "--no-owner",
         "-U", target.user, "-d", target.dbname, stdin=True,
     )  # fmt: skip
-    with path.open("rb") as fh:
-        try:
-            proc = subprocess.run(
-                args, stdin=fh, capture_output=True, timeout=timeout_s, env=docker_env(spec),
-                check=False,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
-            raise ProviderError(f"pg_restore into {ref} took over {timeout_s:.0f} s") from None
-    if proc.returncode != 0:
+    code, stderr = reading.feed(
+        args, docker_env(spec), reading.plaintext(path), timeout_s, f"pg_restore into {ref}"
+    )
+    if code != 0:
         raise ProviderError(
-            f"pg_restore into {ref} failed (exit {proc.returncode}), nothing was changed:"
-            f" {_summary(proc.stderr, target)}"
+            f"pg_restore into {ref} failed (exit {code}), nothing was changed:"
+            f" {_summary(stderr, target)}"
         )
     return path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
