@@ -19,7 +19,7 @@ from hosting.cli import cli
 from hosting.cli.context import App
 from hosting.cli.output import echo_json, json_option, table
 from hosting.cli.plan_output import SYMBOL, plan_json, plan_text
-from hosting.errors import LimitError, NotFoundError, UsageError
+from hosting.errors import HostingError, LimitError, NotFoundError, UsageError
 from hosting.spec import limits, names
 from hosting.spec.models import DatabaseDeployment, Spec
 
@@ -523,8 +523,7 @@ def credentials(app: App, ref: str, show_secrets: bool, as_json: bool) -> None:
         click.echo(f"note: {ref} is not running; these are its settings", err=True)
     env, port = runtime.database_env(spec, tid, did)
     host = str(spec.platform.database_bind)
-    user = env.get("POSTGRES_USER", "")
-    password = env.get("POSTGRES_PASSWORD", "")
+    user, password = _current_login(app, tid, did, env)
     dbname = names.database_name(did)
     shown = password if show_secrets else "********"
     info = {
@@ -543,6 +542,41 @@ def credentials(app: App, ref: str, show_secrets: bool, as_json: bool) -> None:
         click.echo(f"{key + ':':<10} {info[key]}")
     if not show_secrets:
         click.echo("(password hidden; --show-secrets prints it)", err=True)
+
+
+def _current_login(app: App, tid: str, did: str, env: dict[str, str]) -> tuple[str, str]:
+    """The login apps use now. After `secrets rotate` it is no longer the container's
+    POSTGRES_USER/PASSWORD: the stack's outputs (of the last apply) have it, readable with the
+    passphrase. Without one, the container's are given only while its password is valid."""
+    from hosting.provider.driver import passphrase_from_env
+
+    key = f"{tid}/{did}"
+    if passphrase_from_env() is not None:
+        applied = _driver(app, live=False).previous_outputs().get(key)
+        if isinstance(applied, dict) and applied.get("user") and applied.get("password"):
+            return str(applied["user"]), str(applied["password"])
+    user, password = env.get("POSTGRES_USER", ""), env.get("POSTGRES_PASSWORD", "")
+    if user and _password_retired(app, tid, did, user):
+        raise UsageError(
+            f"the first password of {key} was retired by `hosting secrets rotate`",
+            "set HOSTING_PASSPHRASE: the current login is read from the stack",
+        )
+    return user, password
+
+
+def _password_retired(app: App, tid: str, did: str, owner: str) -> bool:
+    from hosting.backups.pg import locate
+    from hosting.databases.local import run_sql
+    from hosting.databases.roles import literal
+    from hosting.metering.engine import Engine
+
+    host = app.spec.platform.docker.host
+    try:
+        target = locate(app.spec, Engine(host), tid, did)
+        sql = f"SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = {literal(owner)}"
+        return run_sql(host, target.container, owner, target.dbname, sql).strip() == "t"
+    except HostingError:  # not running: nothing to ask, its settings are shown as they are
+        return False
 
 
 def _echo_raw(text: str) -> None:

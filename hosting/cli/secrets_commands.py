@@ -1,4 +1,4 @@
-"""Secrets commands: secrets change-passphrase."""
+"""Secrets commands: secrets rotate, secrets change-passphrase."""
 
 from __future__ import annotations
 
@@ -18,7 +18,46 @@ NEW_PASSPHRASE_ENV = "HOSTING_NEW_PASSPHRASE"
 
 @cli.group()
 def secrets() -> None:
-    """The stack's secrets: change the passphrase that encrypts them."""
+    """The stack's secrets: rotate a database's password, change the passphrase."""
+
+
+@secrets.command("rotate")
+@click.argument("ref", metavar="TENANT/DATABASE")
+@pass_app
+def rotate(app: App, ref: str) -> None:
+    """Give a database a new password, keeping the old one valid meanwhile.
+
+    Creates a new login role with a new password next to the current one. The next
+    `hosting apply` rolls every deployment whose env uses the database's user, password or
+    url, and then retires the old login: from then on its password is refused. Holds the
+    apply lock; needs the database running."""
+    from hosting.cli.deploy_commands import _deployment, _driver
+    from hosting.provider.apply_lock import apply_lock
+    from hosting.spec.models import DatabaseDeployment
+    from hosting.stacks.refs import login_dependants
+
+    tid, did, dep = _deployment(app.spec, ref)
+    if not isinstance(dep, DatabaseDeployment):
+        raise UsageError(
+            f"`{ref}` is a {dep.type} deployment, not a database",
+            "only databases have generated passwords; rotate an env secret by changing its "
+            "value at its source and applying",
+        )
+    driver = _driver(app, live=False)
+    with apply_lock(app.state_dir):
+        access = driver.rotate_database(tid, did)
+    rolled = login_dependants(app.spec, tid, did)
+    click.echo(f"{ref}: new login `{access.login}` with a new password.")
+    if rolled:
+        click.echo(
+            f"Run `hosting apply` to roll {', '.join(f'{tid}/{d}' for d in rolled)} onto it; "
+            "the old password stays valid until that apply has finished."
+        )
+    else:
+        click.echo(
+            "No deployment uses it in its env. The old password stays valid until the next "
+            "`hosting apply`; `hosting credentials --show-secrets` shows the new one after it."
+        )
 
 
 @secrets.command("change-passphrase")

@@ -3,8 +3,9 @@
 
 - code: the image (once per deployment, however many replicas) plus each container's
   writable layer, from one listing call with sizes;
-- database: `pg_database_size` through psycopg with the deployment's credentials, plus what
-  else its volume holds (WAL, cluster files) when the volume is readable on this host;
+- database: `pg_database_size`, asked through psycopg with given credentials or inside the
+  database container on its local socket, plus what else its volume holds (WAL, cluster
+  files) when the volume is readable on this host;
 - static: the site's folder (web/API deployments with `static:`);
 - logs: the containers' json log files plus the deployment's share of the edge access logs;
 - cache: other named volumes mounted into web/API containers.
@@ -63,9 +64,19 @@ def walk(path: Path) -> tuple[int, int]:
     return total, files
 
 
+SIZE_SQL = (
+    "SELECT pg_database_size(%s), (SELECT sum(pg_database_size(datname))::bigint"
+    " FROM pg_database WHERE datallowconn)"
+)
+
+
 def database_size(conninfo: str | dict[str, Any], dbname: str) -> tuple[int, int]:
-    """(this database's size, all databases' size) from the server itself."""
+    """(this database's size, all databases' size) from the server itself. A conninfo with
+    a `container` asks inside that container (see `container_credentials`)."""
     import psycopg
+
+    if isinstance(conninfo, dict) and "container" in conninfo:
+        return _size_in_container(conninfo, dbname)
 
     kwargs: dict[str, Any] = {"connect_timeout": 10}
     try:
@@ -79,16 +90,27 @@ def database_size(conninfo: str | dict[str, Any], dbname: str) -> tuple[int, int
         raise MeteringError(f"cannot connect to database {dbname}: {first}") from None
     try:
         with conn:
-            row = conn.execute(
-                "SELECT pg_database_size(%s), (SELECT sum(pg_database_size(datname))::bigint"
-                " FROM pg_database WHERE datallowconn)",
-                [dbname],
-            ).fetchone()
+            row = conn.execute(SIZE_SQL, [dbname]).fetchone()
     except psycopg.Error as exc:  # e.g. the database was dropped or renamed by hand
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MeteringError(f"cannot measure database {dbname}: {first}") from None
     assert row is not None
     return int(row[0]), int(row[1] or 0)
+
+
+def _size_in_container(where: dict[str, Any], dbname: str) -> tuple[int, int]:
+    from hosting.databases.local import run_sql
+    from hosting.databases.roles import literal
+    from hosting.errors import HostingError
+
+    sql = SIZE_SQL.replace("%s", literal(dbname))
+    try:
+        out = run_sql(where["docker_host"], where["container"], where["user"], dbname, sql)
+        own, everything = out.strip().split("|")
+    except (HostingError, ValueError) as exc:
+        reason = exc.message if isinstance(exc, HostingError) else "unexpected answer"
+        raise MeteringError(f"cannot measure database {dbname}: {reason}") from None
+    return int(own), int(everything or 0)
 
 
 def _volume_sources(containers: list[Container]) -> list[tuple[str, Path]]:
@@ -231,39 +253,22 @@ def _add_backups(
 
 
 def container_credentials(engine: Engine) -> Credentials:
-    """Credentials read from the database container itself (its POSTGRES_* environment and
-    published port), for when no other lookup is given. They stay in memory: never logged."""
+    """Each running database container, asked on its local socket as its POSTGRES_USER: no
+    password needed, so a rotated one (`hosting secrets rotate`) changes nothing here."""
 
     def lookup(tenant: str, deployment: str) -> dict[str, Any] | None:
         for c in engine.containers(all=False):
             if (c.tenant, c.deployment, c.kind) != (tenant, deployment, "database"):
                 continue
-            info = engine.inspect(c.id)
             env = dict(
                 item.split("=", 1)
-                for item in (info.get("Config") or {}).get("Env") or []
+                for item in (engine.inspect(c.id).get("Config") or {}).get("Env") or []
                 if "=" in item
             )
-            if "POSTGRES_PASSWORD" not in env:
-                return None
-            settings = info.get("NetworkSettings") or {}
-            bound = ((settings.get("Ports") or {}).get("5432/tcp") or [None])[0]
-            if bound:
-                host = bound.get("HostIp") or "127.0.0.1"
-                host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-                host = "::1" if host == "::" else host
-                port = int(bound["HostPort"])
-            else:
-                nets = list((settings.get("Networks") or {}).values())
-                if not nets or not nets[0].get("IPAddress"):
-                    return None
-                host, port = nets[0]["IPAddress"], 5432
             return {
-                "host": host,
-                "port": port,
+                "container": c.id,
+                "docker_host": engine.host,
                 "user": env.get("POSTGRES_USER", "postgres"),
-                "password": env["POSTGRES_PASSWORD"],
-                "dbname": env.get("POSTGRES_DB") or names.database_name(deployment),
             }
         return None
 

@@ -13,13 +13,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from hosting.edge.caddy import build_config, push_config
 from hosting.engine import locate as engine
-from hosting.errors import ConcurrentUpdateError, ProviderError, SecretError
+from hosting.errors import ConcurrentUpdateError, HostingError, ProviderError, SecretError
 from hosting.provider import edge_links, firewall, netshape, runtime, volume_quota
 from hosting.provider.events import Collector, Step
 from hosting.provider.saved_plan import Fingerprint, file_sha256, secret_digest
@@ -31,6 +31,7 @@ from hosting.stacks.desired import desired_containers
 from hosting.stacks.settings import (
     DatabaseAccess,
     ProgramSettings,
+    database_keys,
     derived_password,
     ensure_databases,
     resolve_secrets,
@@ -161,22 +162,30 @@ class Driver:
         except auto.CommandError as exc:
             raise ProviderError(_first_error(str(exc))) from None
 
-    def _settings(self, stack: Any, *, persist: bool) -> ProgramSettings:
-        existing: dict[str, DatabaseAccess] = {}
+    @staticmethod
+    def _stored_databases(stack: Any) -> dict[str, DatabaseAccess]:
         config = stack.get_all_config()
-        if DATABASES_KEY in config:
-            raw = json.loads(config[DATABASES_KEY].value)
-            existing = {k: DatabaseAccess(**v) for k, v in raw.items()}
+        if DATABASES_KEY not in config:
+            return {}
+        raw = json.loads(config[DATABASES_KEY].value)
+        return {k: DatabaseAccess.from_json(v) for k, v in raw.items()}
+
+    @staticmethod
+    def _store_databases(stack: Any, databases: dict[str, DatabaseAccess]) -> None:
+        from pulumi import automation as auto
+
+        blob = json.dumps({k: v.to_json() for k, v in sorted(databases.items())})
+        stack.set_config(DATABASES_KEY, auto.ConfigValue(value=blob, secret=True))
+
+    def _settings(self, stack: Any, *, persist: bool) -> ProgramSettings:
+        existing = self._stored_databases(stack)
         assert self.passphrase is not None  # _stack() refuses without one
         passphrase, platform = self.passphrase, self.spec.platform.name
         databases = ensure_databases(
             self.spec, existing, lambda key: derived_password(passphrase, platform, key)
         )
         if persist and databases != existing:
-            from pulumi import automation as auto
-
-            blob = json.dumps({k: v.__dict__ for k, v in sorted(databases.items())})
-            stack.set_config(DATABASES_KEY, auto.ConfigValue(value=blob, secret=True))
+            self._store_databases(stack, databases)
         if persist:
             for sub in ("edge/admin", "edge/logs", "logs/build"):
                 (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -281,6 +290,10 @@ class Driver:
         if DATABASES_KEY in config:
             for ref, access in json.loads(config[DATABASES_KEY].value).items():
                 values[f"{ref} (database password)"] = str(access.get("password", ""))
+                if access.get("login_password"):  # rotated (hosting.databases.roles)
+                    values[f"{ref} (database login {access.get('generation')})"] = str(
+                        access["login_password"]
+                    )
         return Fingerprint(
             spec_file=str(spec_file),
             spec_sha256=file_sha256(spec_file),
@@ -327,6 +340,8 @@ class Driver:
         warnings += self.guard_host()
         edge_links.join_all(self.spec)
         self.load_edge()
+        # Only a complete apply has rolled every dependant of a rotated database.
+        warnings += self._retire_rotated(stack) if not targets else self._retiring_pending()
         return Result(collector.changes(), outputs, collector.diagnostics, warnings=warnings)
 
     def prepare_host(self) -> list[str]:
@@ -432,6 +447,98 @@ class Driver:
         except BaseException:
             self.passphrase = old
             raise
+
+    def rotate_database(self, tenant: str, deployment: str) -> DatabaseAccess:
+        """A new login (role and password) for tenant/deployment next to the current one,
+        which stays valid until an apply has rolled the deployments that use it (see
+        hosting.databases.roles). Returns the new access; the config records it only once
+        the role exists."""
+        from hosting.backups.pg import locate
+        from hosting.databases.local import run_sql
+        from hosting.databases.roles import create_login_sql
+        from hosting.metering.engine import Engine
+        from hosting.stacks.settings import new_password
+
+        key = f"{tenant}/{deployment}"
+        stack = self._stack()
+        databases = self._stored_databases(stack)
+        if key not in databases:
+            raise ProviderError(
+                f"{key} has no credentials yet: it has not been applied",
+                "run `hosting apply` first; a new database gets a fresh password anyway",
+            )
+        target = locate(self.spec, Engine(self.spec.platform.docker.host), tenant, deployment)
+        old = databases[key]
+        new = DatabaseAccess(
+            user=old.user,
+            password=old.password,
+            port=old.port,
+            generation=old.generation + 1,
+            login_password=new_password(),
+            retiring=(*old.retiring, old.generation),
+        )
+        assert new.login_password is not None
+        run_sql(
+            self.spec.platform.docker.host,
+            target.container,
+            old.user,
+            target.dbname,
+            create_login_sql(old.user, new.generation, new.login_password),
+        )
+        databases[key] = new
+        self._store_databases(stack, databases)
+        return new
+
+    def _retiring_pending(self) -> list[str]:
+        databases = self._settings_used.databases
+        return [
+            f"{key}: its previous password stays valid until a complete `hosting apply` "
+            "(this one was targeted)"
+            for key, access in sorted(databases.items())
+            if access.retiring
+        ]
+
+    def _retire_rotated(self, stack: Any) -> list[str]:
+        """Retire the logins replaced by `secrets rotate`, now that every dependant runs with
+        the new one. A database that cannot be reached keeps them, with a warning, for the
+        next apply."""
+        from hosting.backups.pg import locate
+        from hosting.databases.local import run_sql
+        from hosting.databases.roles import retire_login_sql
+        from hosting.metering.engine import Engine
+
+        databases = self._stored_databases(stack)
+        pending = {k: a for k, a in databases.items() if a.retiring}
+        if not pending:
+            return []
+        warnings: list[str] = []
+        engine = Engine(self.spec.platform.docker.host)
+        declared = set(database_keys(self.spec))
+        for key, access in sorted(pending.items()):
+            tenant, deployment = key.split("/")
+            if key not in declared:  # left the file: nothing runs that could use its logins
+                databases[key] = replace(access, retiring=())
+                continue
+            try:
+                target = locate(self.spec, engine, tenant, deployment)
+                sql = "".join(retire_login_sql(access.user, g) for g in access.retiring)
+                run_sql(
+                    self.spec.platform.docker.host,
+                    target.container,
+                    access.user,
+                    target.dbname,
+                    sql,
+                )
+            except HostingError as exc:
+                warnings.append(
+                    f"{key}: the previous password is still valid ({exc.message}); "
+                    "the next apply retires it"
+                )
+                continue
+            databases[key] = replace(access, retiring=())
+        if any(databases[k] != a for k, a in pending.items()):
+            self._store_databases(stack, databases)
+        return warnings
 
     def load_edge(self, timeout_s: float = 30.0) -> None:
         """Push the routes through the admin socket (graceful: no request dropped)."""

@@ -95,8 +95,8 @@ def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> N
                         "status": status,
                         "host": str(spec.platform.database_bind),
                         "port": access.port,
-                        "user": access.user,
-                        "password": pulumi.Output.secret(access.password),
+                        "user": access.login,
+                        "password": pulumi.Output.secret(access.current_password),
                         "name": names.database_name(did),
                     },
                 )

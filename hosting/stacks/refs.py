@@ -31,12 +31,14 @@ def exports(spec: Spec, settings: ProgramSettings, tenant: str) -> dict[str, dic
             access = settings.databases[f"{tenant}/{did}"]
             host = names.container_name(platform, tenant, did, 0)
             db = names.database_name(did)
-            url = f"postgresql://{access.user}:{access.password}@{host}:{POSTGRES_PORT}/{db}"
+            # Apps log in as the current login role (see hosting.databases.roles).
+            user, password = access.login, access.current_password
+            url = f"postgresql://{user}:{password}@{host}:{POSTGRES_PORT}/{db}"
             out[did] = {
                 "host": Export(host, False),
                 "port": Export(str(POSTGRES_PORT), False),
-                "user": Export(access.user, False),
-                "password": Export(access.password, True),
+                "user": Export(user, False),
+                "password": Export(password, True),
                 "name": Export(db, False),
                 "url": Export(url, True),
             }
@@ -66,3 +68,20 @@ def resolve_env(
         if hit_secret:
             secret.add(name)
     return resolved, frozenset(secret)
+
+
+def login_dependants(spec: Spec, tenant: str, database: str) -> list[str]:
+    """The deployments of `tenant` whose env names `database`'s login (user, password or url):
+    the ones an apply rolls after `secrets rotate`."""
+    out = []
+    for did, dep in spec.tenants[tenant].deployments.items():
+        if isinstance(dep, DatabaseDeployment):
+            continue
+        for value in dep.env.values():
+            if any(
+                m.group(1) == database and m.group(2) in ("user", *SECRET_FIELDS)
+                for m in REF_RE.finditer(value)
+            ):
+                out.append(did)
+                break
+    return out

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hosting.databases.roles import login_name
 from hosting.errors import SecretError
 from hosting.spec.models import DatabaseDeployment, Spec
 from hosting.stacks.containers import database_user
@@ -24,9 +25,46 @@ LAST_DATABASE_PORT = 32767  # below Linux's ephemeral range, so the kernel never
 
 @dataclass(frozen=True)
 class DatabaseAccess:
-    user: str
-    password: str
+    user: str  # the database's owner (POSTGRES_USER)
+    password: str  # the owner's first password: the container's POSTGRES_PASSWORD
     port: int  # the host port on platform.database_bind
+    # `hosting secrets rotate` (hosting.databases.roles): apps log in as generation
+    # `generation` with `login_password`; generation 0 is the owner with `password`.
+    generation: int = 0
+    login_password: str | None = None
+    retiring: tuple[int, ...] = ()  # generations to retire after the next complete apply
+
+    @property
+    def login(self) -> str:
+        return login_name(self.user, self.generation)
+
+    @property
+    def current_password(self) -> str:
+        return self.password if self.login_password is None else self.login_password
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"user": self.user, "password": self.password, "port": self.port}
+        if self.generation or self.retiring:  # unrotated databases keep their config as it was
+            out |= {
+                "generation": self.generation,
+                "login_password": self.login_password,
+                "retiring": list(self.retiring),
+            }
+        return out
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, object]) -> DatabaseAccess:
+        retiring = raw.get("retiring") or []
+        assert isinstance(retiring, list)
+        login_password = raw.get("login_password")
+        return cls(
+            user=str(raw["user"]),
+            password=str(raw["password"]),
+            port=int(str(raw["port"])),
+            generation=int(str(raw.get("generation", 0))),
+            login_password=None if login_password is None else str(login_password),
+            retiring=tuple(int(g) for g in retiring),
+        )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""PostgreSQL roles of tenants' databases, managed through the database container itself."""
