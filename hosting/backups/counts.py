@@ -18,16 +18,19 @@ END = "hosting-counts-end"
 
 
 def count_sql(limit: int | None = LARGEST) -> str:
-    """One `schema.table|rows` line per user table (exact counts), largest tables first."""
+    """One `schema.table|rows` line per user table (exact counts), largest tables first.
+    "Largest" by the planner's statistics (relpages, reltuples): sizing a table with
+    pg_total_relation_size would wait behind any lock on it, and only the tables picked
+    are counted (in the subquery, before any count runs)."""
     cap = f" LIMIT {int(limit)}" if limit else ""
     return (
-        "SELECT format('%s.%s', n.nspname, c.relname) || '|' || "
-        "(xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I',"
-        " n.nspname, c.relname), false, true, '')))[1]::text "
+        "SELECT t.name || '|' || (xpath('/row/c/text()', query_to_xml(format("
+        "'SELECT count(*) AS c FROM %I.%I', t.nspname, t.relname), false, true, '')))[1]::text "
+        "FROM (SELECT format('%s.%s', n.nspname, c.relname) AS name, n.nspname, c.relname "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
         " AND n.nspname NOT LIKE 'pg\\_%' "
-        f"ORDER BY pg_total_relation_size(c.oid) DESC, 1{cap};"
+        f"ORDER BY c.relpages DESC, c.reltuples DESC, 1{cap}) t ORDER BY 1;"
     )
 
 

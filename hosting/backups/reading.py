@@ -124,6 +124,7 @@ def feed(
     finally:
         timer.cancel()
         reader.join(timeout=10)
+        proc.stderr.close()
     if expired.is_set():
         raise ProviderError(f"{what} took over {timeout_s:g} s and was stopped")
     return code, b"".join(errors)

@@ -1,8 +1,8 @@
-"""Backup commands: backup run, backup list, backup restore."""
+"""Backup commands: backup run, backup list, backup drill, backup restore."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +14,9 @@ from hosting.cli.context import App
 from hosting.cli.output import echo_json, human_bytes, json_option, table, to_jsonable
 from hosting.errors import HostingError, UsageError
 from hosting.spec.limits import tenant_or_error
+
+if TYPE_CHECKING:
+    from hosting.backups.drills import DrillResult
 
 pass_app = click.make_pass_decorator(App)
 
@@ -110,9 +113,19 @@ def list_cmd(app: App, ref: str | None, as_json: bool) -> None:
         database_deployment(app.spec, tenant, deployment)
     elif tenant is not None:
         tenant_or_error(app.spec, tenant)
+    from hosting.backups import drills  # DuckDB and the stack's images: only when listing
+
     found = list_backups(app.state_dir, tenant, deployment)
+    drilled = drills.latest_by_backup(app.store_path, tenant)
+    drill_of = {b.name: drilled.get((b.tenant, b.deployment, b.name)) for b in found}
     if as_json:
-        echo_json({"backups": [_file_json(b) for b in found]})
+        echo_json(
+            {
+                "backups": [
+                    {**_file_json(b), "restore_drill": _drill_json(drill_of[b.name])} for b in found
+                ]
+            }
+        )
         return
     if not found:
         click.echo("no backups")
@@ -124,10 +137,67 @@ def list_cmd(app: App, ref: str | None, as_json: bool) -> None:
             human_bytes(b.size_bytes),
             to_jsonable(b.finished) if b.finished else "-",
             b.pg_version or "-",
+            drills.describe(drill_of[b.name]),
         ]
         for b in found
     ]
-    click.echo(table(["deployment", "file", "size", "finished", "postgres"], rows, right=[2]))
+    headers = ["deployment", "file", "size", "finished", "postgres", "restore drill"]
+    click.echo(table(headers, rows, right=[2]))
+
+
+def _drill_json(d: DrillResult | None) -> Any:
+    if d is None:
+        return None  # never restored
+    return {
+        "ok": d.ok,
+        "reason": d.reason,
+        "started": to_jsonable(d.started),
+        "finished": to_jsonable(d.finished),
+        "seconds": d.seconds,
+        "tables_checked": d.tables_checked,
+        "rows_checked": d.rows_checked,
+    }
+
+
+@backup.command("drill")
+@click.argument("ref", metavar="[TENANT[/DEPLOYMENT]]", required=False)
+@json_option
+@pass_app
+def drill_cmd(app: App, ref: str | None, as_json: bool) -> None:
+    """Restore drill now: the newest backup of each database (of a tenant, or one) restored
+    into a throwaway container with no network, row counts compared with those taken at
+    backup time, the container removed. Recorded like the agent's. Exit 1 if one failed."""
+    from hosting.backups import drills
+
+    tenant, deployment = _split(ref)
+    if tenant is not None and deployment is not None:
+        database_deployment(app.spec, tenant, deployment)
+        found = list_backups(app.state_dir, tenant, deployment)
+        if not found:
+            raise UsageError(
+                f"{tenant}/{deployment} has no backup to drill", "run `hosting backup run` first"
+            )
+        results = [drills.drill_one(app.spec, app.state_dir, found[-1])]
+        drills.record(app.store_path, results[0])
+    else:
+        results = drills.drill_all(app.spec, app.state_dir, app.store_path, tenant=tenant)
+    if as_json:
+        echo_json(
+            {
+                "drills": [
+                    {"tenant": r.tenant, "deployment": r.deployment, "backup": r.backup,
+                     **_drill_json(r)}
+                    for r in results
+                ]
+            }
+        )  # fmt: skip
+    else:
+        if not results:
+            click.echo("no backups to drill")
+        for r in results:
+            click.echo(f"{r.tenant}/{r.deployment} {r.backup}: {drills.describe(r)}")
+    if any(not r.ok for r in results):
+        raise click.exceptions.Exit(1)
 
 
 @backup.command("restore")

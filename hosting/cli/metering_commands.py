@@ -37,6 +37,9 @@ def agent_options(func: F) -> F:
         click.option("--backup-interval", type=click.FloatRange(min=0), default=86400.0,
                      show_default=True,
                      help="Seconds between database backups (`hosting backup run`); 0 disables."),
+        click.option("--drill-interval", type=click.FloatRange(min=0), default=86400.0,
+                     show_default=True,
+                     help="Seconds between restore drills of the newest backups; 0 disables."),
         click.option("--snapshot-interval", type=click.FloatRange(min=0), default=86400.0,
                      show_default=True,
                      help="Seconds between store snapshots (`store snapshot`); 0 disables."),
@@ -74,6 +77,7 @@ def _agent(app: App, opts: dict[str, Any], echo: bool) -> Agent:
         health_interval=opts["health_interval"],
         storage_interval=opts["storage_interval"],
         backup_interval=opts["backup_interval"],
+        drill_interval=opts["drill_interval"],
         snapshot_interval=opts["snapshot_interval"],
         access_logs=logs,
         edge_url=opts["edge_url"],
@@ -159,6 +163,8 @@ def _render_outcomes(outcomes: list[JobOutcome]) -> None:
                 text = f"network rates not enforced: {s['skipped']}"
         elif o.job == "backups":
             text = f"{s['backed_up']} databases backed up" if s.get("due", True) else "not due"
+        elif o.job == "drills":
+            text = f"{s['drilled']} backups restored in drills" if s.get("due", True) else "not due"
         elif o.job == "snapshot":
             text = f"store snapshot {s['snapshot']}" if s.get("due", True) else "not due"
         else:
@@ -177,7 +183,8 @@ def _render_outcomes(outcomes: list[JobOutcome]) -> None:
 @click.pass_context
 def meter(ctx: click.Context, /, once: bool, as_json: bool, **opts: Any) -> None:
     """The metering agent: `meter --once` runs one cycle of every collector, and the
-    database backups when they are due (--backup-interval after the newest; 0 disables);
+    database backups and restore drills when they are due (--backup-interval,
+    --drill-interval after the newest; 0 disables);
     `meter` alone runs the agent like `hosting agent`.
 
     A store snapshot is taken too when one is due (--snapshot-interval after the newest).
@@ -196,6 +203,9 @@ def meter(ctx: click.Context, /, once: bool, as_json: bool, **opts: Any) -> None
     backups = runner.run_due_backups()  # on the agent's schedule, so cron can run --once often
     if backups is not None:
         outcomes.append(backups)
+    drills = runner.run_due_drills()  # after the backups, so a new backup gets its drill
+    if drills is not None:
+        outcomes.append(drills)
     snapshot = runner.run_due_snapshot()
     if snapshot is not None:
         outcomes.append(snapshot)

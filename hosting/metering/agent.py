@@ -1,8 +1,8 @@
 """The agent: metrics every 60 s, health and the network rates every 30 s, storage (and
-alerts) every hour, all configurable. Each job runs on its own: one that fails is logged and
-retried at its next turn while the others go on. A stop request (SIGTERM/SIGINT, set by the
-CLI) ends the loop after the job in progress. The store is opened per job write and never held
-in between.
+alerts) every hour, backups, restore drills and store snapshots daily, all configurable. Each
+job runs on its own: one that fails is logged and retried at its next turn while the others
+go on. A stop request (SIGTERM/SIGINT, set by the CLI) ends the loop after the job in
+progress. The store is opened per job write and never held in between.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class AgentConfig:
     network_interval: float = 30.0
     backup_interval: float = 86400.0  # database backups (hosting.backups); 0 disables them
     backup_keep: int = 7
+    drill_interval: float = 86400.0  # restore drills of the newest backups; 0 disables them
     snapshot_interval: float = 86400.0  # store snapshots (hosting.store.snapshots); 0 disables
     snapshot_keep: int = 7
     access_logs: tuple[Path, ...] = ()
@@ -213,6 +214,27 @@ class Agent:
             return now
         return now + max(0.0, min(newest) + self.config.backup_interval - time.time())
 
+    def _drills(self) -> dict[str, Any]:
+        # Each database's newest backup restored into a throwaway container (hosting.backups
+        # .drills); a failed drill is recorded and logged, and the job goes on.
+        from hosting.backups.drills import drill_all
+
+        results = drill_all(self.spec, self.store_path.parent, self.store_path)
+        failed = {f"{r.tenant}/{r.deployment}": r.reason for r in results if not r.ok}
+        for ref, reason in failed.items():
+            self.log("error", "restore_drill_failed", deployment=ref, error=reason)
+        return {"drilled": len(results), "failed": failed}
+
+    def _drills_first_due(self, now: float) -> float:
+        # One interval after the newest recorded drill, not one at every start.
+        from hosting.backups.drills import newest_drill_time
+
+        newest = newest_drill_time(self.store_path)
+        if newest is None:
+            return now
+        age = (datetime.now(UTC).replace(tzinfo=None) - newest).total_seconds()
+        return now + max(0.0, self.config.drill_interval - age)
+
     def _snapshot(self) -> dict[str, Any]:
         from hosting.store.snapshots import take
 
@@ -242,6 +264,7 @@ class Agent:
             "domains": self._domains,
             "network": self._network,
             "backups": self._backups,
+            "drills": self._drills,
             "snapshot": self._snapshot,
         }[job]
         started = time.monotonic()
@@ -287,6 +310,21 @@ class Agent:
             return JobOutcome("backups", False, outcome.seconds, outcome.summary, error)
         return outcome
 
+    def run_due_drills(self) -> JobOutcome | None:
+        """Restore drills as the schedule would run them now (for `meter --once`): None when
+        disabled, a no-op outcome when not due, a failure when a drill failed."""
+        if self.config.drill_interval <= 0:
+            return None
+        now = time.monotonic()
+        if self._drills_first_due(now) > now:
+            return JobOutcome("drills", True, 0.0, {"due": False})
+        outcome = self.run_job("drills")
+        failed: dict[str, str] = outcome.summary.get("failed") or {}
+        if outcome.ok and failed:
+            error = "; ".join(f"{ref}: restore drill failed: {why}" for ref, why in failed.items())
+            return JobOutcome("drills", False, outcome.seconds, outcome.summary, error)
+        return outcome
+
     def run_due_snapshot(self) -> JobOutcome | None:
         """The store snapshot as the schedule would take it now (for `meter --once`): None
         when disabled, a no-op outcome when not due."""
@@ -305,14 +343,17 @@ class Agent:
             "domains": self.config.domains_interval,
             "network": self.config.network_interval,
             "backups": self.config.backup_interval,
+            "drills": self.config.drill_interval,
             "snapshot": self.config.snapshot_interval,
         }
         self.log("info", "agent_started", **{f"{k}_interval": v for k, v in intervals.items()})
-        daily = tuple(job for job in ("backups", "snapshot") if intervals[job] > 0)
+        daily = tuple(job for job in ("backups", "drills", "snapshot") if intervals[job] > 0)
         jobs = (*JOBS, *daily)
         due = dict.fromkeys(jobs, time.monotonic())
         if "backups" in due:
             due["backups"] = self._backups_first_due(due["backups"])
+        if "drills" in due:
+            due["drills"] = self._drills_first_due(due["drills"])
         if "snapshot" in due:
             due["snapshot"] = self._snapshot_first_due(due["snapshot"])
         while not stop.is_set():
