@@ -313,3 +313,58 @@ def describe(result: DrillResult | None) -> str:
     if result.ok:
         return f"restored ok {when} ({result.tables_checked} tables, {result.seconds:.0f} s)"
     return f"restore FAILED {when}: {result.reason}"
+
+
+@dataclass(frozen=True)
+class BackupState:
+    """One database's newest backup and its newest drill, for `status` and reports."""
+
+    tenant: str
+    deployment: str
+    newest_backup: str | None
+    backup_finished: datetime | None
+    drill: DrillResult | None
+
+    def line(self) -> str:
+        ref = f"{self.tenant}/{self.deployment}"
+        if self.newest_backup is None:
+            return f"backup: {ref}: no backup yet"
+        when = (
+            self.backup_finished.strftime("%Y-%m-%d %H:%M") + "Z" if self.backup_finished else "?"
+        )
+        drilled = describe(self.drill)
+        if self.drill is not None and self.drill.backup != self.newest_backup:
+            drilled += f" (of the older {self.drill.backup})"
+        return f"backup: {ref}: newest {when}; {drilled}"
+
+
+def backup_states(
+    spec: Spec, state_dir: Path, store_path: Path, tenants: list[str]
+) -> list[BackupState]:
+    """Every database deployment of these tenants: newest backup on disk, newest drill."""
+    out = []
+    for tid in tenants:
+        t = spec.tenants.get(tid)
+        if t is None:
+            continue
+        dbs = [d for d, dep in t.deployments.items() if isinstance(dep, DatabaseDeployment)]
+        if not dbs:
+            continue
+        last = _latest_for(store_path, tid)
+        for did in dbs:
+            found = files.list_backups(state_dir, tid, did)
+            newest = found[-1] if found else None
+            out.append(
+                BackupState(
+                    tid, did, newest.name if newest else None,
+                    newest.finished if newest else None, last.get(did),
+                )
+            )  # fmt: skip
+    return out
+
+
+def _latest_for(store_path: Path, tenant: str) -> dict[str, DrillResult]:
+    if not store_path.exists():
+        return {}
+    with store.connect(store_path, read_only=True) as conn:
+        return latest_by_deployment(conn, tenant)

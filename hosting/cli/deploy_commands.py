@@ -450,8 +450,13 @@ def status(app: App, tenant: str | None, as_json: bool) -> None:
     tenants = [tenant] if tenant is not None else list(spec.tenants)
     alerts = [a for t in tenants for a in standing_alerts(app.store_path, spec, t)]
     rows, suspended = _with_suspensions(app, rows, tenants)
+    from hosting.backups.drills import backup_states
+
+    backups = backup_states(spec, app.state_dir, app.store_path, tenants)
     if as_json:
-        echo_json({"deployments": rows, "alerts": alerts, "suspended": suspended})
+        echo_json(
+            {"deployments": rows, "alerts": alerts, "suspended": suspended, "backups": backups}
+        )
         return
     for a in alerts:
         click.echo(f"alert: {a.tenant} {a.kind} {a.level}: {a.message}")
@@ -476,6 +481,8 @@ def status(app: App, tenant: str | None, as_json: bool) -> None:
             ],
         )
     )
+    for b in backups:  # each database's newest backup and whether it was ever restored
+        click.echo(b.line())
 
 
 def _with_suspensions(app: App, rows: list[Any], tenants: list[str]) -> tuple[list[Any], list[Any]]:

@@ -154,6 +154,15 @@ class Tip:
 
 
 @dataclass(frozen=True)
+class RestoreDrillView:
+    """A database's newest restore drill (hosting.backups.drills), or none yet."""
+
+    deployment: str
+    state: str  # ok, failed, never
+    text: str
+
+
+@dataclass(frozen=True)
 class UsageReport:
     platform: str
     tenant_id: str
@@ -178,6 +187,7 @@ class UsageReport:
     projected: InvoiceView | None
     projected_note: str
     tips: tuple[Tip, ...]
+    restore_drills: tuple[RestoreDrillView, ...] = ()
 
 
 @dataclass(frozen=True)

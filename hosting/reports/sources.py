@@ -24,6 +24,7 @@ from hosting.reports.models import (
     LimitRow,
     PlanRevenue,
     PlatformReport,
+    RestoreDrillView,
     StorageRow,
     SuspendedRow,
     Tip,
@@ -402,7 +403,23 @@ def usage_report(
         projected=projected,
         projected_note=projected_note,
         tips=tuple(tips),
+        restore_drills=_restore_drills(conn, tenant_id, tenant),
     )
+
+
+def _restore_drills(
+    conn: duckdb.DuckDBPyConnection, tenant_id: str, tenant: Tenant
+) -> tuple[RestoreDrillView, ...]:
+    from hosting.backups.drills import describe, latest_by_deployment
+
+    drilled = latest_by_deployment(conn, tenant_id)
+    out = []
+    for name, dep in tenant.deployments.items():
+        if dep.type == "database":
+            d = drilled.get(name)
+            state = "never" if d is None else "ok" if d.ok else "failed"
+            out.append(RestoreDrillView(name, state, "" if d is None else describe(d)))
+    return tuple(out)
 
 
 def _tips(

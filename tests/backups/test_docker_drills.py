@@ -73,6 +73,10 @@ def test_a_good_backup_drills_ok_and_list_says_so(db: Db) -> None:
     }
     before = db.cli("backup", "list", f"{db.tenant}/main")
     assert before.returncode == 0 and "never restored" in before.stdout
+    status = db.cli("status", "--tenant", db.tenant)
+    assert status.returncode == 0, status.stderr
+    assert f"backup: {db.tenant}/main: newest " in status.stdout
+    assert status.stdout.rstrip().endswith("never restored")
 
     drilled = db.cli("backup", "drill", f"{db.tenant}/main")
     assert drilled.returncode == 0, drilled.stderr
@@ -84,6 +88,10 @@ def test_a_good_backup_drills_ok_and_list_says_so(db: Db) -> None:
     found = json.loads(listed.stdout)["backups"]
     assert [(b["name"], b["restore_drill"]["ok"]) for b in found] == [(dump.name, True)]
     assert found[0]["restore_drill"]["rows_checked"] == 1501
+    shown = json.loads(db.cli("status", "--tenant", db.tenant, "--json").stdout)["backups"]
+    assert [(b["deployment"], b["newest_backup"], b["drill"]["ok"]) for b in shown] == [
+        ("main", dump.name, True)
+    ]
     recorded = rows(
         db.state / "hosting.duckdb",
         "SELECT backup, ok, reason, tables_checked FROM restore_drills WHERE tenant = ?",
