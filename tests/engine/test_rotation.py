@@ -115,6 +115,14 @@ def test_rotation_rolls_the_api_without_a_failed_request(project: Project) -> No
 
     for text in (rotated.stdout + rotated.stderr, applied.stdout + applied.stderr):
         assert second["password"] not in text and first["password"] not in text
+    # Nor in any file of the state directory but the tenants' database filesystems (volumes/).
+    for path in project.state_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            if path.relative_to(project.state_dir).parts[0] == "volumes":
+                continue
+            data = path.read_bytes()
+            assert second["password"].encode() not in data, path
+            assert first["password"].encode() not in data, path
     [entry] = [
         e
         for e in json.loads(project.ok("audit", "--json").stdout)["entries"]
