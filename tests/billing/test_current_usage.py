@@ -16,7 +16,7 @@ import pytest
 
 from hosting.billing import current, invoices, subscriptions
 from hosting.errors import BillingError, NotFoundError
-from tests.billing.helpers import GIB, add_bandwidth, make_spec, tenant
+from tests.billing.helpers import GIB, add_bandwidth, add_storage, make_spec, tenant
 
 
 def test_before_its_first_period_the_tenant_is_told_when_it_starts(tmp_path: Path) -> None:
@@ -227,4 +227,33 @@ def test_a_subscription_started_and_ended_the_same_day_has_no_plan(tmp_path: Pat
         None,
         None,
         None,
+    )
+
+
+def test_every_figure_of_a_past_day_with_storage_and_bandwidth_over(tmp_path: Path) -> None:
+    # Starter (10 GB storage, 100 GB bandwidth included; 0.10/GB and 0.05/GB over) from
+    # 2025-06-01, 10 % tax, asked as of 2025-06-10 (a past day: counted to its midnight, Jun 11,
+    # 10 of the period's 30 days). Storage: 10 GiB from Jun 1, 40 GiB from Jun 6.
+    # - storage so far: (10 × 5 + 40 × 5) ÷ 10 = 25 GB; now 40 GB;
+    # - projected: (10 × 5 + 40 × 5 + 40 × 20) ÷ 30 = 1050 ÷ 30 = 35 GB → 25 over: 2.50;
+    # - bandwidth: 60 GiB on Jun 2, so 60 GB so far; 60 × 30 ÷ 10 = 180 GB → 80 over: 4.00;
+    # - net 9.99 + 2.50 + 4.00 = 16.49; tax 1.649 → 1.65; projected cost 18.14.
+    db = tmp_path / "s.duckdb"
+    spec = make_spec({"acme": tenant("starter", date(2025, 6, 1), tax_rate=10)})
+    subscriptions.sync(db, spec, date(2025, 6, 1))
+    add_storage(db, "acme", [(datetime(2025, 6, 1), "app", "volume", 10 * GIB),
+                             (datetime(2025, 6, 6), "app", "volume", 40 * GIB)])  # fmt: skip
+    add_bandwidth(db, "acme", [(datetime(2025, 6, 2), 60 * GIB)])
+    u = current.usage(db, spec, "acme", date(2025, 6, 10))
+    assert (u.storage_gb, u.storage_current_gb, u.projected_storage_gb) == (25, 40, 35)
+    assert (u.bandwidth_gb, u.projected_bandwidth_gb) == (60, 180)
+    assert (u.base_cost, u.storage_cost, u.bandwidth_cost) == (
+        Decimal("9.99"),
+        Decimal("2.50"),
+        Decimal("4.00"),
+    )
+    assert (u.tax_rate, u.projected_tax, u.projected_cost) == (
+        Decimal("10"),
+        Decimal("1.65"),
+        Decimal("18.14"),
     )
