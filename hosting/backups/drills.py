@@ -10,7 +10,6 @@ removed whatever happens. Each result goes to the store's `restore_drills` table
 
 from __future__ import annotations
 
-import json
 import secrets
 import subprocess
 import time
@@ -52,14 +51,6 @@ class DrillResult:
 
 class DrillFailed(HostingError):
     pass
-
-
-def _meta(path: Path) -> dict[str, Any]:
-    try:
-        loaded = json.loads(path.with_suffix(files.SIDECAR).read_text())
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def _docker(spec: Spec, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> str:
@@ -108,7 +99,7 @@ def _drill(
     engine: Engine | None,
     timeout_s: float,
 ) -> tuple[int, int]:
-    meta = _meta(backup.path)
+    meta = files.read_meta(backup.path)
     reading.check(backup.path, backup.sha256)  # damage is found here, before any container
     image = str(meta.get("image") or "")
     if not image:  # a backup from before images were recorded: the running database's

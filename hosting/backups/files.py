@@ -86,13 +86,17 @@ def write_sidecar(dump: Path, meta: dict[str, Any]) -> None:
     write_atomic(dump.with_suffix(SIDECAR), body.encode())
 
 
-def _read(tenant: str, deployment: str, dump: Path) -> BackupFile:
-    meta: dict[str, Any] = {}
+def read_meta(dump: Path) -> dict[str, Any]:
+    """The sidecar's fields; {} when it is missing or unreadable (the dump is still whole)."""
     try:
         loaded = json.loads(dump.with_suffix(SIDECAR).read_text())
-        meta = loaded if isinstance(loaded, dict) else {}
     except (OSError, ValueError):
-        pass  # a dump without its sidecar is still a whole dump
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _read(tenant: str, deployment: str, dump: Path) -> BackupFile:
+    meta = read_meta(dump)
     return BackupFile(
         tenant=tenant,
         deployment=deployment,

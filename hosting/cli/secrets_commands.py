@@ -69,7 +69,8 @@ def change_passphrase(app: App) -> None:
     The current passphrase comes from $HOSTING_PASSPHRASE, the new one from
     $HOSTING_NEW_PASSPHRASE or, on a terminal, a prompt: never from the command line. Holds
     the apply lock. Saved plans made before are stale afterwards (their secrets' digests are
-    keyed by the passphrase): make them again."""
+    keyed by the passphrase): make them again. Database backups are re-encrypted too."""
+    from hosting.backups.rekey import rekeyed
     from hosting.cli.deploy_commands import _driver
     from hosting.provider.apply_lock import apply_lock
 
@@ -81,9 +82,14 @@ def change_passphrase(app: App) -> None:
             )
         new = click.prompt("New passphrase", hide_input=True, confirmation_prompt=True)
     driver = _driver(app, live=False)
-    with apply_lock(app.state_dir):
+    # The backups are re-encrypted alongside: prepared first, swapped in only if it worked.
+    with apply_lock(app.state_dir), rekeyed(app.state_dir, driver.passphrase or "", new) as bk:
         driver.change_passphrase(new)
     click.echo(
         "The stack's secrets are now encrypted under the new passphrase. Set "
         "HOSTING_PASSPHRASE to it wherever hosting runs (CI secrets too)."
     )
+    if bk.done:
+        click.echo(f"{len(bk.done)} backups re-encrypted under the new passphrase.")
+    for ref in bk.unreadable:
+        click.echo(f"warning: backup {ref} opens with neither passphrase; left as it is", err=True)
