@@ -113,6 +113,26 @@ runtime_image() {  # TAG PACKAGES(comma-separated) ENV
 runtime_image hosting-test/node:20 nodejs,ca-certificates 'PATH=/usr/local/bin:/usr/bin:/bin NODE_ENV=production'
 runtime_image hosting-test/python:3.11 python3,python3-venv 'PATH=/usr/local/bin:/usr/bin:/bin PYTHONUNBUFFERED=1'
 
+# pgbouncer: Debian's PgBouncer (1.18: SCRAM pass-through) and psql, which the metering agent
+# runs in the container for the admin console (SHOW POOLS), on a minbase root (about a minute,
+# once; the rootfs is cached under $cache). It runs as Debian's postgres user: PgBouncer
+# refuses to run as root. Its config is bind-mounted by the stack (hosting.stacks.pooler).
+if ! have hosting-test/pgbouncer:latest; then
+  tarball="$cache/pgbouncer-rootfs.tar"
+  if [ ! -s "$tarball" ]; then
+    d=$(mktemp -d)
+    mirror=$(grep -rhoE '^(URIs:|deb)[[:space:]]+[^[:space:]]+' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
+    [ -n "$mirror" ] || { echo "no apt mirror configured" >&2; exit 1; }
+    debootstrap --variant=minbase --include=pgbouncer,postgresql-client-15 bookworm "$d" "$mirror" >"$cache/pgbouncer-debootstrap.log" 2>&1 \
+      || { tail -30 "$cache/pgbouncer-debootstrap.log" >&2; exit 1; }
+    rm -rf "$d/var/cache/apt/archives/"*.deb "$d/var/lib/apt/lists/"* "$d/usr/share/doc" "$d/usr/share/man"
+    tar -C "$d" -cf "$tarball.part" . && mv "$tarball.part" "$tarball"
+    rm -rf "$d"
+  fi
+  docker import -c 'USER postgres' -c 'ENV PATH=/usr/sbin:/usr/bin:/bin' -c 'EXPOSE 6432' \
+    -c 'CMD ["/usr/sbin/pgbouncer","/etc/pgbouncer/pgbouncer.ini"]' "$tarball" hosting-test/pgbouncer:latest >/dev/null
+fi
+
 # The stack's default images are upstream tags (platform.images) that no registry here can
 # serve: the local builds stand in for them, as the example needs. A tag already present,
 # pulled from a real registry, is left alone.

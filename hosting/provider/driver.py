@@ -20,7 +20,7 @@ from typing import Any
 from hosting.edge.caddy import build_config, push_config
 from hosting.engine import locate as engine
 from hosting.errors import ConcurrentUpdateError, HostingError, ProviderError, SecretError
-from hosting.provider import edge_links, firewall, netshape, runtime, volume_quota
+from hosting.provider import edge_links, firewall, netshape, poolers, runtime, volume_quota
 from hosting.provider.events import Collector, Step
 from hosting.provider.saved_plan import Fingerprint, file_sha256, secret_digest
 from hosting.sources.build import static_sites
@@ -336,6 +336,7 @@ class Driver:
         )
         outputs = {k: v.value for k, v in res.outputs.items()}
         runtime.enforce_pids_limits(self.spec, self._pids_limits(self._settings_used))
+        warnings += poolers.sync_verifiers(self.spec, self._settings_used)  # SCRAM pass-through
         warnings += netshape.enforce(self.spec)  # the plan's network rate: tc on the veths
         warnings += self.guard_host()
         edge_links.join_all(self.spec)

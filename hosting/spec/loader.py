@@ -46,6 +46,7 @@ _MODEL_AT: list[tuple[tuple[str, ...], type[BaseModel] | None]] = [
     (("tenants", "*", "deployments", "*"), None),  # by its `type`
     (("tenants", "*", "deployments", "*", "build"), models.Build),
     (("tenants", "*", "deployments", "*", "health"), models.Health),
+    (("tenants", "*", "deployments", "*", "pooling"), models.Pooling),
     (("tenants", "*", "deployments", "*", "secrets", "*"), models.SecretRef),
 ]
 

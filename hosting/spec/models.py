@@ -121,6 +121,9 @@ class Docker(_Model):
 class Images(_Model):
     proxy: str = "caddy:2-alpine"
     postgres: str = "postgres:15-alpine"
+    # Debian's PgBouncer, built locally by .ci/images.sh: no upstream image has its layout
+    # (/usr/sbin/pgbouncer, run as postgres, with pg_isready and psql beside it).
+    pgbouncer: str = "hosting-test/pgbouncer:latest"
 
 
 def _versions_in(value: Any) -> Any:
@@ -445,10 +448,44 @@ class ApiDeployment(_HasStatic):
     type: Literal["api"]
 
 
+class Pooling(_Model):
+    """PgBouncer in front of a database (issue 12). The defaults suit a small web app: in
+    transaction mode 500 clients share 20 server connections, well within PostgreSQL's
+    default `max_connections` of 100 (which also keeps room for migrations on `direct_url`)."""
+
+    mode: Literal["transaction", "session", "statement"] = "transaction"
+    max_client_conn: int = Field(default=500, ge=1, le=8000)
+    default_pool_size: int = Field(default=20, ge=1, le=1000)
+
+
+def _or_true(schema: dict[str, Any]) -> None:
+    # The schema says what the before-validator accepts: `true` as well as the mapping.
+    schema["anyOf"].insert(0, {"type": "boolean"})
+
+
 class DatabaseDeployment(_Model):
     type: Literal["database"]
     version: int = Field(default=15, ge=12, le=17)
     stopped: bool = False
+    pooling: Pooling | None = Field(
+        default=None,
+        json_schema_extra=_or_true,
+        description="true or {mode, max_client_conn, default_pool_size}: PgBouncer in front "
+        "of the database; ${db.url} then points at it, ${db.direct_url} at the server",
+    )
+
+    @field_validator("pooling", mode="before")
+    @classmethod
+    def _pooling(cls, v: Any) -> Any:
+        # `true` takes every default; `false` (or nothing) is no pooler.
+        if isinstance(v, bool):
+            return {} if v else None
+        if not isinstance(v, dict) and v is not None:
+            raise ValueError(
+                f"`{v}` is not a pooling setting: give `true` or "
+                "{mode, max_client_conn, default_pool_size}"
+            )
+        return v
 
 
 Deployment = Annotated[

@@ -9,19 +9,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from hosting.spec.models import REF_RE, SECRET_LIKE_ENV, ApiDeployment, WebDeployment
+from hosting.spec.models import (
+    REF_RE,
+    SECRET_LIKE_ENV,
+    ApiDeployment,
+    DatabaseDeployment,
+    WebDeployment,
+)
 from hosting.spec.names import subdomain_label
 from hosting.spec.parts import Parts
 
 Problem = tuple[tuple[str | int, ...], str]
 
 EXPORTS = {
-    "database": ("host", "port", "user", "password", "name", "url"),
+    "database": ("host", "port", "user", "password", "name", "url", "direct_url"),
     "web": ("url",),
     "api": ("url",),
 }
 _COUNT_FIELD = {"database": "databases", "api": "apis", "web": "websites"}
 _NOUN = {"database": "databases", "api": "APIs", "web": "websites"}
+# Plans whose databases get no pooler: the free plan's one small database has no need of one,
+# and each pooler is one more container on the host (issue 12 leaves the choice open).
+NO_POOLING_PLANS = frozenset({"free"})
 
 
 def check(spec: Parts, base_dir: Path) -> list[Problem]:
@@ -78,6 +87,14 @@ def _limits(spec: Parts, _: Path) -> Iterator[Problem]:
                     f"(remove {'one' if len(over) == 1 else len(over)} or move the tenant to a "
                     "bigger plan)",
                 )
+        if plan.name in NO_POOLING_PLANS:
+            for did, dep in tenant.deployments.items():
+                if isinstance(dep, DatabaseDeployment) and dep.pooling is not None:
+                    yield (
+                        ("tenants", tid, "deployments", did, "pooling"),
+                        f"plan {plan.name} has no connection pooling (remove `pooling` or "
+                        "move the tenant to a paid plan)",
+                    )
         if not plan.custom_domain:
             for did, dep in tenant.deployments.items():
                 if isinstance(dep, WebDeployment | ApiDeployment) and dep.domains:

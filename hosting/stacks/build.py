@@ -13,6 +13,7 @@ from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
 from hosting.stacks.components import App, Database, Edge, TenantNetwork, pulled_image
 from hosting.stacks.desired import database_volume_device, desired_containers, image_of
+from hosting.stacks.pooler_resources import Pooler
 from hosting.stacks.settings import ProgramSettings, default_settings
 
 
@@ -77,7 +78,7 @@ def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> N
                 status = "suspended"  # unpaid: not run, the edge answers 402
             if isinstance(dep, DatabaseDeployment):
                 access = settings.databases[key]
-                Database(
+                database = Database(
                     platform=platform,
                     tenant=tid,
                     deployment=did,
@@ -88,6 +89,17 @@ def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> N
                     opts=root,
                     volume_device=database_volume_device(settings, tid, did),
                 )
+                if (tid, did) in desired.poolers:
+                    pooler = desired.poolers[(tid, did)]
+                    Pooler(
+                        tenant=tid,
+                        deployment=did,
+                        container=pooler,
+                        pulled=pulled(pooler.image),
+                        network=net,
+                        database=database,
+                        opts=root,
+                    )
                 pulumi.export(
                     key,
                     {

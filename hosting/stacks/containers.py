@@ -102,6 +102,9 @@ class ContainerSpec:
     # Written on the host, into a directory the container bind-mounts, before it starts: the
     # engine's uploads copy through the container's root, which is read-only.
     host_files: Mapping[str, str] = field(default_factory=dict)
+    # Host files holding secret material: their directory is the apply user's alone (0700);
+    # each is bind-mounted as a file, which needs no access to its directory.
+    secret_host_files: bool = False
     read_only: bool = True
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ("ALL",)
@@ -197,6 +200,8 @@ def write_host_files(spec: ContainerSpec) -> None:
     for path, content in spec.host_files.items():
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if spec.secret_host_files:
+            target.parent.chmod(0o700)
         if not target.is_file() or target.read_text() != content:
             target.write_text(content)
 

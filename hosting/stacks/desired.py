@@ -3,7 +3,7 @@ the docker tests start exactly these on a real engine."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hosting.edge.caddy import STATIC_ROOT
@@ -12,7 +12,7 @@ from hosting.sources.build import plan_build, site_dir
 from hosting.sources.dockerfile import PROBE
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
-from hosting.stacks import containers
+from hosting.stacks import containers, pooler
 from hosting.stacks.containers import ContainerSpec
 from hosting.stacks.refs import exports, resolve_env
 from hosting.stacks.settings import ProgramSettings
@@ -24,10 +24,12 @@ class Desired:
     databases: dict[tuple[str, str], ContainerSpec | None]  # None: stopped
     static_binds: dict[str, str]  # edge path → host folder
     edge: ContainerSpec
+    poolers: dict[tuple[str, str], ContainerSpec] = field(default_factory=dict)  # `pooling:`
 
     def every_container(self) -> list[ContainerSpec]:
         apps = [c for replicas in self.apps.values() for c in replicas]
-        return [*apps, *(c for c in self.databases.values() if c is not None), self.edge]
+        dbs = [c for c in self.databases.values() if c is not None]
+        return [*apps, *dbs, *self.poolers.values(), self.edge]
 
 
 def image_of(spec: Spec, tenant: str, deployment: str, base_dir: Path = Path(".")) -> str:
@@ -54,6 +56,7 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
     platform = spec.platform.name
     apps: dict[tuple[str, str], list[ContainerSpec]] = {}
     dbs: dict[tuple[str, str], ContainerSpec | None] = {}
+    poolers: dict[tuple[str, str], ContainerSpec] = {}
     static_binds: dict[str, str] = {}
     for tid, tenant in spec.tenants.items():
         limits = spec.limits_of(tenant)
@@ -81,6 +84,8 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
                         volume_device=database_volume_device(settings, tid, did),
                     )
                 )
+                if dep.pooling is not None and not dep.stopped:
+                    poolers[(tid, did)] = pooler.container_for(spec, settings, tid, did, limits)
                 continue
             source = (
                 plan_build(spec, tid, did, settings.base_dir) if dep.source is not None else None
@@ -140,4 +145,4 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
             str((settings.base_dir / acme.ca_root).resolve()) if acme and acme.ca_root else None
         ),
     )
-    return Desired(apps, dbs, static_binds, edge)
+    return Desired(apps, dbs, static_binds, edge, poolers)

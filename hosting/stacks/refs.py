@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from hosting.spec import names
 from hosting.spec.models import REF_RE, DatabaseDeployment, Spec
 from hosting.stacks.containers import POSTGRES_PORT
+from hosting.stacks.pooler import pooler_address
 from hosting.stacks.settings import ProgramSettings
 
-SECRET_FIELDS = frozenset({"password", "url"})
+SECRET_FIELDS = frozenset({"password", "url", "direct_url"})
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,10 @@ def exports(spec: Spec, settings: ProgramSettings, tenant: str) -> dict[str, dic
             db = names.database_name(did)
             # Apps log in as the current login role (see hosting.databases.roles).
             user, password = access.login, access.current_password
-            url = f"postgresql://{user}:{password}@{host}:{POSTGRES_PORT}/{db}"
+            direct = f"postgresql://{user}:{password}@{host}:{POSTGRES_PORT}/{db}"
+            url = direct
+            if dep.pooling is not None:  # apps go through PgBouncer; migrations use direct_url
+                url = f"postgresql://{user}:{password}@{pooler_address(platform, tenant, did)}/{db}"
             out[did] = {
                 "host": Export(host, False),
                 "port": Export(str(POSTGRES_PORT), False),
@@ -41,6 +45,7 @@ def exports(spec: Spec, settings: ProgramSettings, tenant: str) -> dict[str, dic
                 "password": Export(password, True),
                 "name": Export(db, False),
                 "url": Export(url, True),
+                "direct_url": Export(direct, True),
             }
         else:
             host = names.hostname(tenant, did, dep.type, spec.platform.domain)
