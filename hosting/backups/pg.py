@@ -60,6 +60,7 @@ class BackupOutcome:
     removed: tuple[str, ...] = ()
     error: str | None = None
     skipped: bool = False
+    offsite: str | None = None  # the key of the off-host copy (platform.backups.s3)
 
 
 def database_deployment(spec: Spec, tenant: str, deployment: str) -> DatabaseDeployment:
@@ -166,17 +167,32 @@ def backup_one(
     keep: int = DEFAULT_KEEP,
     engine: Engine | None = None,
     timeout_s: float = 3600.0,
+    spec_dir: Path | None = None,
 ) -> BackupOutcome:
-    """One `pg_dump -Fc` of tenant/deployment into its folder, then retention. Raises a
-    HostingError (and leaves no .dump) when the dump fails."""
+    """One `pg_dump -Fc` of tenant/deployment into its folder, then retention, then the
+    off-host copy when `platform.backups.s3` is set (`spec_dir` resolves its `file:` secret).
+    Raises a HostingError (and leaves no .dump) when the dump fails; a failed copy is an
+    outcome that is not ok, its local backup kept."""
     try:
-        return _backup(spec, state_dir, tenant, deployment, keep, engine, timeout_s)
+        done = _backup(spec, state_dir, tenant, deployment, keep, engine, timeout_s)
     except OSError as exc:  # disk full, permissions: the user's to fix, not a bug
         folder = files.deployment_dir(state_dir, tenant, deployment)
         raise ProviderError(
             f"cannot write the backup of {tenant}/{deployment} in {folder}:"
             f" {exc.strerror or type(exc).__name__}"
         ) from None
+    s3 = spec.platform.backups.s3 if spec.platform.backups else None
+    if s3 is None or done.file is None:
+        return done
+    from dataclasses import replace
+
+    from hosting.backups import offsite
+
+    try:
+        key = offsite.upload(s3, spec_dir or Path.cwd(), done.file)
+    except HostingError as exc:
+        return replace(done, ok=False, error=f"backed up locally, not off-host: {exc.message}")
+    return replace(done, offsite=key)
 
 
 def _backup(
@@ -321,6 +337,7 @@ def backup_all(
     tenant: str | None = None,
     keep: int = DEFAULT_KEEP,
     engine: Engine | None = None,
+    spec_dir: Path | None = None,
 ) -> list[BackupOutcome]:
     """Every database deployment (of one tenant, or all): one failure never stops the
     others; deployments marked `stopped: true` are skipped."""
@@ -338,7 +355,11 @@ def backup_all(
                 out.append(BackupOutcome(tid, did, True, skipped=True, error="stopped"))
                 continue
             try:
-                out.append(backup_one(spec, state_dir, tid, did, keep=keep, engine=engine))
+                out.append(
+                    backup_one(
+                        spec, state_dir, tid, did, keep=keep, engine=engine, spec_dir=spec_dir
+                    )
+                )
             except EngineUnreachable:
                 raise  # the same for every deployment: the caller reports it once
             except HostingError as exc:

@@ -55,6 +55,7 @@ def _outcome_json(o: BackupOutcome) -> dict[str, Any]:
         "error": o.error,
         "file": _file_json(o.file),
         "removed": list(o.removed),
+        "offsite": o.offsite,
     }
 
 
@@ -73,15 +74,18 @@ def run_cmd(app: App, ref: str | None, keep: int, as_json: bool) -> None:
     """Back up one database deployment, a tenant's, or every one in the file (pg_dump -Fc)."""
     tenant, deployment = _split(ref)
     spec = app.spec
+    spec_dir = app.file_path.resolve().parent
     if deployment is not None and tenant is not None:
         try:
-            outcomes = [backup_one(spec, app.state_dir, tenant, deployment, keep=keep)]
+            outcomes = [
+                backup_one(spec, app.state_dir, tenant, deployment, keep=keep, spec_dir=spec_dir)
+            ]
         except HostingError as exc:
             if not as_json:
                 raise
             outcomes = [BackupOutcome(tenant, deployment, False, error=exc.message)]
     else:
-        outcomes = backup_all(spec, app.state_dir, tenant=tenant, keep=keep)
+        outcomes = backup_all(spec, app.state_dir, tenant=tenant, keep=keep, spec_dir=spec_dir)
     failed = [o for o in outcomes if not o.ok]
     if as_json:
         echo_json({"backups": [_outcome_json(o) for o in outcomes]})
@@ -92,8 +96,10 @@ def run_cmd(app: App, ref: str | None, keep: int, as_json: bool) -> None:
             where = f"{o.tenant}/{o.deployment}"
             if o.skipped:
                 click.echo(f"{where}: skipped ({o.error})")
-            elif o.ok and o.file is not None:
+            elif o.file is not None:
                 extra = f"; removed {len(o.removed)} older" if o.removed else ""
+                if o.offsite:
+                    extra += f"; copied off-host to {o.offsite}"
                 click.echo(f"{where}: {o.file.path} ({human_bytes(o.file.size_bytes)}){extra}")
         for o in failed:
             click.echo(f"error: {o.tenant}/{o.deployment}: {o.error}", err=True)

@@ -185,8 +185,9 @@ class Agent:
         from hosting.backups import backup_all
 
         outcomes = backup_all(
-            self.spec, self.store_path.parent, keep=self.config.backup_keep, engine=self.engine
-        )
+            self.spec, self.store_path.parent, keep=self.config.backup_keep, engine=self.engine,
+            spec_dir=self.spec_dir,
+        )  # fmt: skip
         failed = {f"{o.tenant}/{o.deployment}": o.error for o in outcomes if not o.ok}
         for ref, error in failed.items():
             self.log("error", "backup_failed", deployment=ref, error=error)

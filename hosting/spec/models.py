@@ -188,6 +188,7 @@ class Platform(_Model):
     billing: Billing | None = None
     smtp: Smtp | None = None
     payments: Payments | None = None
+    backups: Backups | None = None
 
     @field_validator("domain")
     @classmethod
@@ -299,6 +300,38 @@ class Payments(_Model):
             f"`{v}` is not a Stripe API address: use https://HOST, or http:// on loopback "
             "only (the API key must not cross a network in clear)"
         )
+
+
+class BackupS3(_Model):
+    """An S3-compatible bucket each new backup is copied to, off the host, as encrypted as it
+    is on disk (hosting.backups.offsite)."""
+
+    endpoint: str = Field(description="https://HOST[:PORT], or http:// on loopback only")
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    region: str = Field(default="us-east-1", min_length=1)
+    prefix: str = Field(default="", description="key prefix, e.g. backups/")
+    access_key_id: str = Field(min_length=1)
+    secret_access_key: SecretRef
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        from urllib.parse import urlparse
+
+        url = urlparse(v)
+        loopback = url.hostname in ("127.0.0.1", "::1", "localhost")
+        if url.hostname and (url.scheme == "https" or (url.scheme == "http" and loopback)):
+            return v.rstrip("/")
+        raise ValueError(
+            f"`{v}` is not an S3 endpoint: use https://HOST, or http:// on loopback only "
+            "(the signed requests and the backups must not cross a network in clear)"
+        )
+
+
+class Backups(_Model):
+    """Where backups go besides STATE_DIR/backups."""
+
+    s3: BackupS3 | None = None
 
 
 class Runtime(_Model):

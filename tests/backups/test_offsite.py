@@ -1,0 +1,175 @@
+"""The off-host copy against a real S3 API (moto's server mode on loopback): single and
+multipart uploads arrive byte for byte, the sidecar after the dump; a missing bucket, an
+unreachable endpoint and an unset secret are one-line errors that keep the local backup;
+and a real backup run copies its encrypted dump (no plaintext row in the bucket)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hosting.backups import backup_one, files, offsite
+from hosting.errors import ProviderError, SecretError
+from hosting.spec import load
+from hosting.spec.models import BackupS3
+from tests.backups.test_docker_backups import Db, _start, _wait_ready
+from tests.metering.helpers import docker, remove, unique, write_spec
+
+KEY_ENV = "HOSTING_TEST_S3_SECRET"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3_url() -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=2).close()
+                break
+            except OSError:
+                assert proc.poll() is None, "moto's server exited"
+                assert time.monotonic() < deadline, "moto's server did not answer"
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _cfg(url: str, bucket: str, **extra: Any) -> BackupS3:
+    return BackupS3.model_validate(
+        {"endpoint": url, "bucket": bucket, "access_key_id": "AKIDTEST",
+         "secret_access_key": {"env": KEY_ENV}, **extra}
+    )  # fmt: skip
+
+
+def _bucket(url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Any]:
+    monkeypatch.setenv(KEY_ENV, "test-secret-" + secrets.token_hex(4))
+    name = "bk-" + secrets.token_hex(4)
+    client = offsite._client(_cfg(url, name), Path.cwd())
+    client.create_bucket(Bucket=name)
+    return name, client
+
+
+def _fake_backup(state: Path, size: int) -> files.BackupFile:
+    folder = files.deployment_dir(state, "acme", "db")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "20260101T000000.000Z.dump"
+    path.write_bytes(os.urandom(size))
+    files.write_sidecar(path, {"size_bytes": size})
+    return files.list_backups(state, "acme", "db")[0]
+
+
+def _get(client: Any, bucket: str, key: str) -> bytes:
+    return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def test_single_and_multipart_uploads_arrive_whole(
+    s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket, client = _bucket(s3_url, monkeypatch)
+    small = _fake_backup(tmp_path / "a", 300_000)
+    key = offsite.upload(_cfg(s3_url, bucket, prefix="nightly/"), tmp_path, small)
+    assert key == "nightly/acme/db/20260101T000000.000Z.dump"
+    assert _get(client, bucket, key) == small.path.read_bytes()
+    sidecar = _get(client, bucket, key.replace(".dump", ".json"))
+    assert json.loads(sidecar) == {"size_bytes": 300_000}
+
+    big = _fake_backup(tmp_path / "b", 11 * 2**20 + 17)  # three parts of 5 MiB, the last short
+    part = 5 * 2**20
+    key = offsite.upload(_cfg(s3_url, bucket), tmp_path, big, part=part, multipart_over=part)
+    assert _get(client, bucket, key) == big.path.read_bytes()
+    head = client.head_object(Bucket=bucket, Key=key)
+    assert head["ETag"].strip('"').endswith("-3")  # S3's mark of a three-part upload
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_failures_are_one_line_and_keep_the_local_backup(
+    s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "whatever")
+    made = _fake_backup(tmp_path, 1000)
+    with pytest.raises(ProviderError, match="NoSuchBucket") as missing:
+        offsite.upload(_cfg(s3_url, "no-such-bucket"), tmp_path, made)
+    assert "\n" not in missing.value.message and "whatever" not in missing.value.message
+    closed = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(ProviderError, match="Could not connect") as down:
+        offsite.upload(_cfg(closed, "bucket"), tmp_path, made)
+    assert down.value.hint is not None and "local backup is kept" in down.value.hint
+    monkeypatch.delenv(KEY_ENV)
+    with pytest.raises(SecretError, match=rf"\${KEY_ENV} is not set"):
+        offsite.upload(_cfg(s3_url, "bucket"), tmp_path, made)
+    assert made.path.is_file()
+
+
+def test_the_endpoint_must_not_send_credentials_in_clear() -> None:
+    with pytest.raises(ValueError, match="http:// on loopback only"):
+        _cfg("http://backups.example.com", "bucket")
+    assert _cfg("https://s3.example.com/", "bucket").endpoint == "https://s3.example.com"
+
+
+@pytest.mark.docker
+def test_a_backup_run_copies_the_encrypted_dump_off_host(
+    docker_engine: str, s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket, client = _bucket(s3_url, monkeypatch)
+    tenant = unique()
+    name, volume = f"{tenant}_main", f"{tenant}_data"
+    spec_file = write_spec(tmp_path, {tenant: {"main": {"type": "database"}}})
+    text = spec_file.read_text().replace(
+        "tenants:\n",
+        f"  backups:\n    s3:\n      endpoint: {s3_url}\n      bucket: {bucket}\n"
+        f"      access_key_id: AKIDTEST\n      secret_access_key: {{env: {KEY_ENV}}}\n"
+        "tenants:\n",
+        1,
+    )
+    spec_file.write_text(text)
+    try:
+        _start(tenant, name, volume, "Zq" + secrets.token_hex(8))
+        db = Db(tenant, name, "", spec_file, tmp_path / "state", [])
+        _wait_ready(db)
+        db.sql("CREATE TABLE t AS SELECT 'plaintext-row-' || g AS v FROM generate_series(1, 50) g")
+        ran = db.cli("backup", "run", f"{tenant}/main", "--json")
+        assert ran.returncode == 0, ran.stderr
+        outcome = json.loads(ran.stdout)["backups"][0]
+        local = Path(outcome["file"]["path"])
+        assert outcome["offsite"] == f"{tenant}/main/{local.name}"
+        copied = _get(client, bucket, outcome["offsite"])
+        assert copied == local.read_bytes() and b"plaintext-row-" not in copied
+
+        # The bucket gone: the backup is still made and kept, the run says what failed.
+        monkeypatch.setenv(KEY_ENV, "x")
+        spec = load(spec_file)
+        for item in client.list_objects_v2(Bucket=bucket)["Contents"]:
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+        client.delete_bucket(Bucket=bucket)
+        failed = backup_one(spec, tmp_path / "state", tenant, "main", spec_dir=tmp_path)
+        assert not failed.ok and failed.file is not None and failed.file.path.is_file()
+        assert failed.error is not None
+        assert failed.error.startswith("backed up locally, not off-host: copying")
+    finally:
+        remove([name])
+        docker("volume", "rm", "-f", volume, check=False)
