@@ -78,6 +78,9 @@ def write_metrics(conn: duckdb.DuckDBPyConnection, samples: Sequence[MetricSampl
             ("requests_count", "BIGINT", [s.requests_count for s in samples]),
             ("response_time_avg", "DOUBLE", [s.response_time_avg for s in samples]),
             ("error_count", "BIGINT", [s.error_count for s in samples]),
+            ("pool_clients", "BIGINT", [s.pool_clients for s in samples]),
+            ("pool_waiting", "BIGINT", [s.pool_waiting for s in samples]),
+            ("pool_servers", "BIGINT", [s.pool_servers for s in samples]),
         ],
     )
 
@@ -140,6 +143,9 @@ _WHOLE_METRICS = (
     "bandwidth_out",
     "requests_count",
     "error_count",
+    "pool_clients",
+    "pool_waiting",
+    "pool_servers",
     "storage",
 )
 _KEYS = ("id", "deployment", "time", "metric", "value", "storage_type")

@@ -12,6 +12,7 @@ import duckdb
 
 from hosting.metering.containers import ContainerReader, Previous, Reading, Usage, usage_between
 from hosting.metering.ingest import write_metrics
+from hosting.metering.poolstats import pool_stats, with_pool
 from hosting.metering.proxylog import HostStats, LogOffset, normalize_host, read_new
 from hosting.metering.samples import MetricSample
 from hosting.spec import names
@@ -139,6 +140,7 @@ def metrics_cycle(
     """Read, compute and write one sample per deployment; returns what happened."""
     stamp = now or datetime.now(UTC).replace(tzinfo=None)
     readings = reader.read()
+    pools = pool_stats(spec) if spec is not None else {}
     result = MetricsResult(containers=len(readings))
     hosts = host_map(spec)
     web_like = {
@@ -187,7 +189,10 @@ def metrics_cycle(
         if logs_read:
             for key in web_like:
                 agg.setdefault(key, _Agg())
+        for key in pools:
+            agg.setdefault(key, _Agg())
         samples = [_sample(key, a, stamp, logs_read) for key, a in sorted(agg.items())]
+        samples = [with_pool(s, pools.get((s.tenant, s.deployment))) for s in samples]
         result.samples = write_metrics(conn, samples)
         _save_readings(conn, readings)
         _save_offsets(conn, new_offsets, stamp)

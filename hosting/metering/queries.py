@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 
 from hosting.metering.alerts import GB, OK, Alert, current_alerts, latest_storage, level_for
-from hosting.metering.samples import METRICS
+from hosting.metering.samples import METRICS, POOL_METRICS
 from hosting.spec.models import Spec
 from hosting.store import connect, rows_as_dicts
 
@@ -23,6 +23,9 @@ _MERGE = {
     "requests_count": "CAST(sum(requests_count) AS BIGINT) AS requests_count",
     "response_time_avg": "avg(response_time_avg) AS response_time_avg",
     "error_count": "CAST(sum(error_count) AS BIGINT) AS error_count",
+    "pool_clients": "CAST(round(avg(pool_clients)) AS BIGINT) AS pool_clients",
+    "pool_waiting": "CAST(round(avg(pool_waiting)) AS BIGINT) AS pool_waiting",
+    "pool_servers": "CAST(round(avg(pool_servers)) AS BIGINT) AS pool_servers",
 }
 
 
@@ -45,7 +48,14 @@ def metrics_history(
             )
         except duckdb.CatalogException:
             return []
-        return rows_as_dicts(cur)
+        rows = rows_as_dicts(cur)
+    # The pooler's counts only where there is a pooler: other deployments keep the product
+    # document's fields alone.
+    for name in POOL_METRICS:
+        if all(r[name] is None for r in rows):
+            for r in rows:
+                del r[name]
+    return rows
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+POOL_METRICS = ("pool_clients", "pool_waiting", "pool_servers")
 METRICS = (
     "cpu_usage",
     "memory_usage",
@@ -13,6 +14,8 @@ METRICS = (
     "requests_count",
     "response_time_avg",
     "error_count",
+    # a pooled database's PgBouncer (issue 12): levels at the sample's time
+    *POOL_METRICS,
 )
 STORAGE_TYPES = ("code", "database", "static", "logs", "cache")
 
@@ -34,6 +37,9 @@ class MetricSample:
     requests_count: int | None = None
     response_time_avg: float | None = None
     error_count: int | None = None
+    pool_clients: int | None = None  # client connections to the pooler
+    pool_waiting: int | None = None  # of which waiting for a server connection
+    pool_servers: int | None = None  # server connections the pooler holds open
 
     @property
     def event_id(self) -> str:

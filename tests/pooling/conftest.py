@@ -91,12 +91,14 @@ def pooled(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     server = desired.databases[("acme", "main")]
     assert server is not None
     # The server's connection limit, well under the clients the pooler takes.
-    server = replace(server, command=("-c", f"max_connections={SERVER_MAX_CONNECTIONS}"))
+    limit = ("-c", f"max_connections={SERVER_MAX_CONNECTIONS}")
+    server = replace(server, command=(*(server.command or ()), *limit))
     pooler = desired.poolers[("acme", "main")]
     access = databases["acme/main"]
     engine = Engine()
     try:
         engine.network(f"{platform}_acme", labels("acme", "", "network"))
+        write_host_files(server)  # as apply does before the engine runs
         engine.start(server)
         engine.wait_healthy(server.name)
         write_host_files(pooler)  # a bind mount's source must exist when the container is made

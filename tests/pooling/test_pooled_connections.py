@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -123,3 +124,35 @@ def test_show_pools_counts_clients_waiting_and_servers(pooled: Pooled) -> None:
             t.join(timeout=60)
         for conn in [*holders, *waiters]:
             conn.close()
+
+
+def test_the_metrics_cycle_records_the_poolers_counts(pooled: Pooled, tmp_path: Path) -> None:
+    """The agent's own cycle on the real engine: the pooled database's sample carries what
+    SHOW POOLS said, here one client holding a server connection in a transaction."""
+    from hosting.metering.containers import ContainerReader
+    from hosting.metering.engine import Engine
+    from hosting.metering.metrics import metrics_cycle
+    from tests.metering.helpers import rows
+
+    dsn = psycopg.conninfo.make_conninfo(
+        host=pooled.address(pooled.pooler.name),
+        port=POOLER_PORT,
+        user=pooled.access.login,
+        password=pooled.access.current_password,
+        dbname=names.database_name("main"),
+        connect_timeout=60,
+    )
+    store = tmp_path / "s.duckdb"
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SELECT 1")  # a transaction left open: one active client, one server
+        metrics_cycle(store, ContainerReader(Engine(), frozenset({"acme"})), pooled.spec)
+    found = rows(
+        store,
+        "SELECT pool_clients, pool_waiting, pool_servers, memory_usage FROM deployment_metrics"
+        " WHERE tenant = 'acme' AND deployment = 'main'",
+    )
+    assert len(found) == 1
+    clients, waiting, servers, memory = found[0]
+    assert (clients, waiting) == (1, 0)
+    assert servers >= 1  # the active one, plus any the pool kept idle from earlier tests
+    assert memory > 0  # the server's and the pooler's containers, counted for the database
