@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "domain_commands",
         "Custom domains: DNS records to create, verification and certificate state.",
     ),
+    "db": ("db_commands", "Databases' read replicas: promote one."),
     "engine": (
         "deploy_commands",
         "The Pulumi engine that plan and apply drive: build it from Go modules, or install it.",
@@ -97,7 +98,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("spec_commands", "Print the JSON Schema of hosting.yaml (for editors and linters)."),
     "secrets": (
         "secrets_commands",
-        "The stack's secrets: change the passphrase that encrypts them.",
+        "The stack's secrets: rotate a database's password, change the passphrase.",
     ),
     "show": (
         "deploy_commands",
