@@ -82,10 +82,13 @@ def database_deployment(spec: Spec, tenant: str, deployment: str) -> DatabaseDep
 def locate(spec: Spec, engine: Engine, tenant: str, deployment: str) -> Target:
     """The running database container of tenant/deployment, by its labels."""
     database_deployment(spec, tenant, deployment)
+    # By name as well as labels: another platform on the same engine may have a tenant and
+    # a database of the same names.
+    name = names.container_name(spec.platform.name, tenant, deployment, 0)
     mine: list[Container] = [
         c
         for c in engine.containers(all=True)
-        if (c.tenant, c.deployment, c.kind) == (tenant, deployment, "database")
+        if (c.tenant, c.deployment, c.kind, c.name) == (tenant, deployment, "database", name)
     ]
     running = [c for c in mine if c.state == "running"]
     if not running:

@@ -88,7 +88,8 @@ def _wait_ready(db: Db, timeout: float = 90) -> None:
 def db(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Db]:
     folder = tmp_path_factory.mktemp("backups")
     tenant = unique()
-    name, volume = f"{tenant}_main", f"{tenant}_data"
+    # named as apply names it: backups find the database by its name as well as labels
+    name, volume = names.container_name("mt", tenant, "main", 0), f"{tenant}_data"
     password = f"Zq{secrets.token_hex(8)}PWSECRET"
     spec_file = write_spec(
         folder,
@@ -288,7 +289,8 @@ def test_the_password_appears_nowhere(db: Db) -> None:
 def test_a_server_with_its_socket_in_var_run_postgresql(docker_engine: str, tmp_path: Path) -> None:
     # The upstream image listens on /var/run/postgresql; the backup finds the socket there too.
     tenant = unique()
-    name, volume = f"{tenant}_main", f"{tenant}_data"
+    # named as apply names it: backups find the database by its name as well as labels
+    name, volume = names.container_name("mt", tenant, "main", 0), f"{tenant}_data"
     password = f"Zq{secrets.token_hex(8)}PWSECRET"
     spec = load(write_spec(tmp_path, {tenant: {"main": {"type": "database"}}}))
     try:

@@ -32,7 +32,8 @@ DBNAME = names.database_name("main")
 def db(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Db]:
     folder = tmp_path_factory.mktemp("drills")
     tenant = unique()
-    name, volume = f"{tenant}_main", f"{tenant}_data"
+    # named as apply names it: backups find the database by its name as well as labels
+    name, volume = names.container_name("mt", tenant, "main", 0), f"{tenant}_data"
     password = f"Zq{secrets.token_hex(8)}PWSECRET"
     spec_file = write_spec(folder, {tenant: {"main": {"type": "database"}}})
     try:
