@@ -54,6 +54,7 @@ AUDITED: dict[tuple[str, ...], Callable[[Params], bool]] = {
     ("backup", "restore"): _always,
     ("domains", "verify"): _always,
     ("secrets", "rotate"): _always,
+    ("db", "promote"): _always,
     ("secrets", "change-passphrase"): _always,
 }
 

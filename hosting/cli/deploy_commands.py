@@ -453,9 +453,16 @@ def status(app: App, tenant: str | None, as_json: bool) -> None:
     from hosting.backups.drills import backup_states
 
     backups = backup_states(spec, app.state_dir, app.store_path, tenants)
+    replication = _replication(app, tenants)
     if as_json:
         echo_json(
-            {"deployments": rows, "alerts": alerts, "suspended": suspended, "backups": backups}
+            {
+                "deployments": rows,
+                "alerts": alerts,
+                "suspended": suspended,
+                "backups": backups,
+                "replication": replication,
+            }
         )
         return
     for a in alerts:
@@ -483,6 +490,51 @@ def status(app: App, tenant: str | None, as_json: bool) -> None:
     )
     for b in backups:  # each database's newest backup and whether it was ever restored
         click.echo(b.line())
+    for r in replication:
+        click.echo(
+            f"replica {r['deployment']} {r['replica']}: {r['state']}"
+            + (f", lag {r['lag_bytes']} bytes" if r["lag_bytes"] is not None else "")
+            + (f" ({r['lag_s']:.1f} s)" if r["lag_s"] is not None else "")
+        )
+
+
+def _replication(app: App, tenants: list[str]) -> list[dict[str, Any]]:
+    """Each read replica as its primary sees it (streaming or not, and its lag); with the
+    primary down, what runs of the replicas, which stay readable."""
+    from hosting.backups.pg import locate
+    from hosting.databases.replication import replica_states
+    from hosting.metering.engine import Engine
+
+    spec = app.spec
+    host = spec.platform.docker.host
+    out: list[dict[str, Any]] = []
+    for tid in tenants:
+        for did, dep in spec.tenants[tid].deployments.items():
+            if not isinstance(dep, DatabaseDeployment) or not dep.replicas or dep.stopped:
+                continue
+            ref = f"{tid}/{did}"
+            try:
+                target = locate(spec, Engine(host), tid, did)
+                states = replica_states(host, target.container, target.user, target.dbname)
+            except HostingError:
+                down = "primary down: a running replica still answers reads"
+                out += [
+                    {"deployment": ref, "replica": f"replica_{i}", "state": down,
+                     "lag_bytes": None, "lag_s": None}
+                    for i in range(1, dep.replicas + 1)
+                ]  # fmt: skip
+                continue
+            out += [
+                {
+                    "deployment": ref,
+                    "replica": s.name,
+                    "state": "streaming" if s.streaming else "not streaming",
+                    "lag_bytes": s.lag_bytes,
+                    "lag_s": s.lag_s,
+                }
+                for s in states
+            ]
+    return out
 
 
 def _with_suspensions(app: App, rows: list[Any], tenants: list[str]) -> tuple[list[Any], list[Any]]:

@@ -24,20 +24,15 @@ SOCKET_SCRIPT = (
 _VERIFIER = re.compile(r"SCRAM-SHA-256\$\S+")
 
 
-def run_sql(
-    docker_host: str, container: str, user: str, dbname: str, sql: str, *, timeout: float = 60
-) -> str:
-    """Run `sql` in one transaction as `user`; the rows printed unaligned, one per line."""
+def _docker_exec(
+    docker_host: str, container: str, args: list[str], stdin: bytes, timeout: float, what: str
+) -> bytes:
     if shutil.which("docker") is None:
         raise ProviderError("the docker CLI is not installed", "install Docker (docker.io)")
-    args = [
-        "docker", "exec", "-i", container, "sh", "-c", SOCKET_SCRIPT, "sh",
-        "psql", "-X", "-q", "-A", "-t", "-1", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", dbname,
-    ]  # fmt: skip
     try:
         proc = subprocess.run(
-            args,
-            input=sql.encode(),
+            ["docker", "exec", "-i", container, *args],
+            input=stdin,
             capture_output=True,
             timeout=timeout,
             env={**os.environ, "DOCKER_HOST": docker_host},
@@ -48,5 +43,39 @@ def run_sql(
     if proc.returncode != 0:
         text = _VERIFIER.sub("***", proc.stderr.decode(errors="replace"))
         lines = [line.strip() for line in text.splitlines() if line.strip()]
-        raise ProviderError(f"psql failed (exit {proc.returncode}): {'; '.join(lines[-3:])}")
-    return proc.stdout.decode(errors="replace")
+        raise ProviderError(
+            f"{what} failed (exit {proc.returncode}): {'; '.join(lines[-3:]) or 'no message'}"
+        )
+    return proc.stdout
+
+
+def run_shell(
+    docker_host: str, container: str, script: str, *args: str, timeout: float = 60
+) -> str:
+    """A shell script in the container, as its user; `args` are its $1…"""
+    out = _docker_exec(
+        docker_host, container, ["sh", "-c", script, "sh", *args], b"", timeout, "sh"
+    )
+    return out.decode(errors="replace")
+
+
+def run_sql(
+    docker_host: str,
+    container: str,
+    user: str,
+    dbname: str,
+    sql: str,
+    *,
+    timeout: float = 60,
+    one_transaction: bool = True,
+) -> str:
+    """Run `sql` as `user` (in one transaction unless told otherwise: ALTER SYSTEM cannot run
+    in one); the rows printed unaligned, one per line."""
+    args = [
+        "sh", "-c", SOCKET_SCRIPT, "sh", "psql", "-X", "-q", "-A", "-t",
+        *(["-1"] if one_transaction else []),
+        "-v", "ON_ERROR_STOP=1", "-U", user, "-d", dbname,
+    ]  # fmt: skip
+    return _docker_exec(docker_host, container, args, sql.encode(), timeout, "psql").decode(
+        errors="replace"
+    )

@@ -215,7 +215,15 @@ def _database(
     data_volume = names.volume_name(platform, tid, did)
     volumes = _volume_sources(containers)
     chosen = [src for name, src in volumes if name == data_volume] or [src for _, src in volumes]
+    # Read replicas' copies count as the database's storage too (issue 12).
+    replica_prefix = names.volume_name(platform, tid, did, "replica")
+    copies = {src for name, src in volumes if name.startswith(replica_prefix)} - set(chosen)
     volume_bytes = volume_files = 0
+    copies_bytes = copies_files = 0
+    for source in sorted(copies):
+        size, files = walk(source)
+        copies_bytes += size
+        copies_files += files
     readable = False
     for source in chosen:
         if source.is_dir():
@@ -228,9 +236,10 @@ def _database(
         own, everything = database_size(info, names.database_name(did))
         # The volume also holds WAL and cluster files that no pg_database_size counts.
         overhead = max(0, volume_bytes - everything) if readable else 0
-        add(tid, did, "database", own + overhead, volume_files if readable else None)
+        counted = volume_files + copies_files if readable else None
+        add(tid, did, "database", own + overhead + copies_bytes, counted)
     elif readable:
-        add(tid, did, "database", volume_bytes, volume_files)
+        add(tid, did, "database", volume_bytes + copies_bytes, volume_files + copies_files)
 
 
 def _add_backups(

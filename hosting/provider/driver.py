@@ -25,7 +25,7 @@ from hosting.provider.events import Collector, Step
 from hosting.provider.saved_plan import Fingerprint, file_sha256, secret_digest
 from hosting.sources.build import static_sites
 from hosting.spec import names
-from hosting.spec.models import Spec
+from hosting.spec.models import DatabaseDeployment, Spec
 from hosting.stacks.containers import EDGE_CA_ROOT, write_host_files
 from hosting.stacks.desired import desired_containers
 from hosting.stacks.settings import (
@@ -343,6 +343,7 @@ class Driver:
         self.load_edge()
         # Only a complete apply has rolled every dependant of a rotated database.
         warnings += self._retire_rotated(stack) if not targets else self._retiring_pending()
+        warnings += self._prepare_replication()
         return Result(collector.changes(), outputs, collector.diagnostics, warnings=warnings)
 
     def prepare_host(self) -> list[str]:
@@ -489,6 +490,40 @@ class Driver:
         databases[key] = new
         self._store_databases(stack, databases)
         return new
+
+    def _prepare_replication(self) -> list[str]:
+        """Each primary with read replicas ready to feed them (role, pg_hba, slots), and the
+        slots and copies of replicas no longer declared removed. Replicas wait for this on
+        their first start."""
+        from hosting.backups.pg import locate
+        from hosting.databases.replication import prepare_primary
+        from hosting.metering.engine import Engine
+
+        root = self._settings_used.volume_root
+        if root is not None:
+            volume_quota.remove_stale_replicas(root, volume_quota.wanted(self.spec))
+        warnings: list[str] = []
+        engine = Engine(self.spec.platform.docker.host)
+        for key, access in sorted(self._settings_used.databases.items()):
+            tid, did = key.split("/")
+            dep = self.spec.tenants[tid].deployments.get(did) if tid in self.spec.tenants else None
+            if access.replication_password is None or not isinstance(dep, DatabaseDeployment):
+                continue
+            if dep.stopped:
+                continue
+            try:
+                target = locate(self.spec, engine, tid, did)
+                prepare_primary(
+                    self.spec.platform.docker.host,
+                    target.container,
+                    access.user,
+                    target.dbname,
+                    access.replication_password,
+                    dep.replicas,
+                )
+            except HostingError as exc:
+                warnings.append(f"{key}: its read replicas could not be fed ({exc.message})")
+        return warnings
 
     def _retiring_pending(self) -> list[str]:
         databases = self._settings_used.databases

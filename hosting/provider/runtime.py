@@ -96,7 +96,7 @@ def status(
     for tid, tenant in spec.tenants.items():
         for did, dep in tenant.deployments.items():
             if isinstance(dep, DatabaseDeployment):
-                wanted, urls = 1, []
+                wanted, urls = 1 + dep.replicas, []  # the primary is container 0
                 static = False
             else:
                 static = dep.static is not None or (tid, did) in static_sources

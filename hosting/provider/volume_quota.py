@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hosting.databases.replication import replica_volume_dir
 from hosting.errors import ProviderError
 from hosting.spec.models import DatabaseDeployment, Spec
 
@@ -260,12 +261,30 @@ def delete(root: Path) -> list[str]:
     return busy
 
 
+def remove_stale_replicas(root: Path, wanted: Mapping[str, TenantVolumes]) -> None:
+    """Delete read replicas' copies that are no longer declared: a replica declared again
+    must clone its primary afresh, since its slot went with it."""
+    for tenant, vols in wanted.items():
+        mnt = mountpoint(root, tenant)
+        if not os.path.ismount(mnt):
+            continue
+        for entry in mnt.iterdir():
+            if ".replica" in entry.name and entry.name not in vols.deployments:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
 def wanted(spec: Spec) -> dict[str, TenantVolumes]:
     """Tenants with a database (stopped ones too: their data stays), sized by their plan."""
     out = {}
     for tid, tenant in spec.tenants.items():
         dbs = tuple(
-            did for did, dep in tenant.deployments.items() if isinstance(dep, DatabaseDeployment)
+            folder
+            for did, dep in tenant.deployments.items()
+            if isinstance(dep, DatabaseDeployment)
+            for folder in (
+                did,
+                *(replica_volume_dir(did, i) for i in range(1, dep.replicas + 1)),
+            )
         )
         if dbs:
             out[tid] = TenantVolumes(spec.plan_of(tenant).storage_gb * GIB, dbs)

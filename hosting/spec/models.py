@@ -68,6 +68,9 @@ class Plan(_Model):
         description="container limits; null means custom: each tenant on the plan gives its own"
     )
     features: list[str] = Field(default_factory=list)
+    database_replicas: int = Field(
+        default=0, ge=0, le=5, description="read replicas a database may have (Pro and above)"
+    )
 
     @property
     def custom_limits(self) -> bool:
@@ -519,6 +522,13 @@ class DatabaseDeployment(_Model):
                 "{mode, max_client_conn, default_pool_size}"
             )
         return v
+
+    replicas: int = Field(
+        default=0,
+        ge=0,
+        le=5,
+        description="streaming hot standbys for reads (${db.read_url}); Pro and above",
+    )
 
 
 Deployment = Annotated[

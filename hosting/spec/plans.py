@@ -46,6 +46,7 @@ DEFAULT_PLANS: dict[str, Plan] = {
         custom_domain=True,
         ssl_certificate=True,
         limits=Limits(cpus=2, memory_mb=4096, disk_io_mbps=200, network_mbps=500),
+        database_replicas=2,
     ),
     "enterprise": Plan(
         name="enterprise",
@@ -59,11 +60,12 @@ DEFAULT_PLANS: dict[str, Plan] = {
         custom_domain=True,
         ssl_certificate=True,
         limits=None,  # custom: each tenant on it brings its own
+        database_replicas=5,
     ),
 }
 
 PLAN_FIELDS = tuple(f for f in Plan.model_fields if f != "name")
-REQUIRED_FOR_NEW_PLAN = tuple(f for f in PLAN_FIELDS if f != "features")
+REQUIRED_FOR_NEW_PLAN = tuple(f for f in PLAN_FIELDS if f not in ("features", "database_replicas"))
 
 
 def merge_plan(name: str, given: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from hosting.spec.parts import Parts
 Problem = tuple[tuple[str | int, ...], str]
 
 EXPORTS = {
-    "database": ("host", "port", "user", "password", "name", "url", "direct_url"),
+    "database": ("host", "port", "user", "password", "name", "url", "direct_url", "read_url"),
     "web": ("url",),
     "api": ("url",),
 }
@@ -95,6 +95,18 @@ def _limits(spec: Parts, _: Path) -> Iterator[Problem]:
                         f"plan {plan.name} has no connection pooling (remove `pooling` or "
                         "move the tenant to a paid plan)",
                     )
+        for did, dep in tenant.deployments.items():
+            if isinstance(dep, DatabaseDeployment) and dep.replicas > plan.database_replicas:
+                allows = (
+                    f"allows {plan.database_replicas}"
+                    if plan.database_replicas
+                    else "has no read replicas (Pro and above)"
+                )
+                yield (
+                    ("tenants", tid, "deployments", did, "replicas"),
+                    f"{dep.replicas} read replicas, but plan {plan.name} {allows} (lower "
+                    "`replicas` or move the tenant to a bigger plan)",
+                )
         if not plan.custom_domain:
             for did, dep in tenant.deployments.items():
                 if isinstance(dep, WebDeployment | ApiDeployment) and dep.domains:
@@ -169,6 +181,14 @@ def _references(spec: Parts, _: Path) -> Iterator[Problem]:
                             path,
                             f"`${{{target}.{fld}}}`: a {other.type} exports "
                             f"{', '.join(EXPORTS[other.type])}",
+                        )
+                        continue
+                    no_replicas = isinstance(other, DatabaseDeployment) and not other.replicas
+                    if fld == "read_url" and no_replicas:
+                        yield (
+                            path,
+                            f"`${{{target}.{fld}}}`: {target} has no read replicas (give it "
+                            "`replicas: N`, or read through `url`)",
                         )
                         continue
                     graph[did].add(target)

@@ -88,6 +88,7 @@ def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> N
                     protect_data=keep_data,
                     opts=root,
                     volume_device=database_volume_device(settings, tid, did),
+                    replicas=desired.read_replicas.get((tid, did), []),
                 )
                 if (tid, did) in desired.poolers:
                     pooler = desired.poolers[(tid, did)]

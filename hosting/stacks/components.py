@@ -133,6 +133,7 @@ class Database(pulumi.ComponentResource):
         protect_data: bool,
         opts: pulumi.ResourceOptions,
         volume_device: str | None = None,
+        replicas: list[ContainerSpec] | None = None,
     ) -> None:
         super().__init__(f"{PKG}:Database", f"{tenant}_{deployment}", None, opts)
         self.volume = docker.Volume(
@@ -160,7 +161,36 @@ class Database(pulumi.ComponentResource):
                     transforms=io_throttle(container),
                 ),
             )
+        for standby in replicas or []:
+            self._read_replica(tenant, deployment, standby, network)
         # no register_outputs({}): nothing to publish, and one RPC less per component
+
+    def _read_replica(
+        self, tenant: str, deployment: str, standby: ContainerSpec, network: TenantNetwork
+    ) -> None:
+        # A replica's volume holds a copy, cloned again when it is new: not retained.
+        [mount] = standby.mounts
+        index = standby.name.rsplit("_", 1)[1]
+        volume = docker.Volume(
+            f"{tenant}_{deployment}_replica{index}",
+            name=mount.source,
+            labels=_volume_labels(tenant, deployment, "replica"),
+            driver="local" if mount.device else None,
+            driver_opts=driver_opts(mount.device) if mount.device else None,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        docker.Container(
+            f"{tenant}_{deployment}_{index}",
+            **container_args(
+                standby, image_id=self.image.image_id, network_ids=_network_ids([network])
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                delete_before_replace=True,
+                depends_on=[volume, *([self.container] if self.container else [])],
+                transforms=io_throttle(standby),
+            ),
+        )
 
 
 class Edge(pulumi.ComponentResource):

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hosting.databases import replication
 from hosting.spec import names
 from hosting.spec.models import Limits
 
@@ -89,12 +90,13 @@ class ContainerSpec:
     image: str
     tenant: str
     deployment: str
-    kind: str  # web | api | database | edge
+    kind: str  # web | api | database | replica | edge
     memory_mb: int
     cpus: float
     env: Mapping[str, str] = field(default_factory=dict)
     secret_env: frozenset[str] = frozenset()  # names whose values are Pulumi secrets
     command: tuple[str, ...] | None = None
+    entrypoint: str | None = None  # instead of the image's
     networks: tuple[NetworkAttachment, ...] = ()
     mounts: tuple[Mount, ...] = ()
     tmpfs: Mapping[str, str] = field(default_factory=dict)
@@ -189,6 +191,8 @@ class ContainerSpec:
                 "--health-start-period",
                 f"{h.start_period_s}s",
             ]
+        if self.entrypoint is not None:
+            args += ["--entrypoint", self.entrypoint]
         args.append(self.image)
         if self.command:
             args += list(self.command)
@@ -327,6 +331,70 @@ def database_container(
         cap_add=POSTGRES_CAPS,
         health=Health(("CMD-SHELL", f"pg_isready -q -h 127.0.0.1 -U {user}"), 10, 5, 5, 30),
         stop_timeout_s=30,  # a clean shutdown checkpoints instead of recovering on start
+    )
+
+
+def replica_container(
+    *,
+    platform: str,
+    tenant: str,
+    deployment: str,
+    index: int,
+    image: str,
+    limits: Limits,
+    owner: str,
+    replication_password: str,
+    io_device: str | None = None,
+    volume_device: str | None = None,
+) -> ContainerSpec:
+    """Read replica `index` (1…N) of a database: a streaming hot standby on its own volume,
+    cloned from the primary on first start (hosting.databases.replication). Same limits and
+    hardening as the primary; reachable on the tenant's network only, under its own name and
+    the deployment's read alias, which Docker's DNS answers with every replica in turn."""
+    name = names.container_name(platform, tenant, deployment, index)
+    primary = names.container_name(platform, tenant, deployment, 0)
+    return ContainerSpec(
+        name=name,
+        image=image,
+        tenant=tenant,
+        deployment=deployment,
+        kind="replica",
+        memory_mb=limits.memory_mb,
+        cpus=limits.cpus,
+        disk_io_mbps=limits.disk_io_mbps,
+        io_device=io_device,
+        env={
+            "POSTGRES_USER": owner,  # the health check's and the local socket's user
+            "PGDATA": "/var/lib/postgresql/data/pgdata",
+            "PGPASSWORD": replication_password,  # libpq's, for the walreceiver: in no file
+            "HOSTING_PRIMARY": primary,
+            "HOSTING_SLOT": replication.slot_name(index),
+            "HOSTING_REPLICATION_USER": replication.REPLICATION_ROLE,
+            "HOSTING_STANDBY": replication.STANDBY_SCRIPT,
+        },
+        secret_env=frozenset({"PGPASSWORD"}),
+        entrypoint="sh",
+        command=replication.STANDBY_COMMAND,
+        networks=(
+            NetworkAttachment(
+                names.network_name(platform, tenant),
+                (name, replication.read_alias(platform, tenant, deployment)),
+            ),
+        ),
+        mounts=(
+            Mount(
+                "/var/lib/postgresql/data",
+                names.volume_name(platform, tenant, deployment, f"replica{index}"),
+                device=volume_device,
+            ),
+        ),
+        tmpfs={
+            "/tmp": "rw,noexec,nosuid,size=64m",
+            "/var/run/postgresql": "rw,noexec,nosuid,size=16m",
+        },
+        cap_add=POSTGRES_CAPS,
+        health=Health(("CMD-SHELL", f"pg_isready -q -h 127.0.0.1 -U {owner}"), 10, 5, 5, 30),
+        stop_timeout_s=30,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hosting.databases.replication import replica_volume_dir
 from hosting.edge.caddy import STATIC_ROOT
 from hosting.provider.volume_quota import device
 from hosting.sources.build import plan_build, site_dir
@@ -25,11 +26,14 @@ class Desired:
     static_binds: dict[str, str]  # edge path → host folder
     edge: ContainerSpec
     poolers: dict[tuple[str, str], ContainerSpec] = field(default_factory=dict)  # `pooling:`
+    # A database's read replicas (`replicas: N`), 1…N; none while the database is stopped.
+    read_replicas: dict[tuple[str, str], list[ContainerSpec]] = field(default_factory=dict)
 
     def every_container(self) -> list[ContainerSpec]:
         apps = [c for replicas in self.apps.values() for c in replicas]
         dbs = [c for c in self.databases.values() if c is not None]
-        return [*apps, *dbs, *self.poolers.values(), self.edge]
+        standbys = [c for replicas in self.read_replicas.values() for c in replicas]
+        return [*apps, *dbs, *self.poolers.values(), *standbys, self.edge]
 
 
 def image_of(spec: Spec, tenant: str, deployment: str, base_dir: Path = Path(".")) -> str:
@@ -44,12 +48,15 @@ def image_of(spec: Spec, tenant: str, deployment: str, base_dir: Path = Path("."
     return f"hosting-build/{spec.platform.name}_{tenant}_{deployment}:latest"
 
 
-def database_volume_device(settings: ProgramSettings, tenant: str, deployment: str) -> str | None:
-    """The directory a database's volume binds, in its tenant's filesystem of the plan's
-    storage (None: a plain named volume)."""
+def database_volume_device(
+    settings: ProgramSettings, tenant: str, deployment: str, replica: int = 0
+) -> str | None:
+    """The directory a database's (or its read replica's) volume binds, in its tenant's
+    filesystem of the plan's storage (None: a plain named volume)."""
     if settings.volume_root is None or f"{tenant}/{deployment}" in settings.unbounded_volumes:
         return None
-    return str(device(settings.volume_root, tenant, deployment))
+    folder = replica_volume_dir(deployment, replica) if replica else deployment
+    return str(device(settings.volume_root, tenant, folder))
 
 
 def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
@@ -57,6 +64,7 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
     apps: dict[tuple[str, str], list[ContainerSpec]] = {}
     dbs: dict[tuple[str, str], ContainerSpec | None] = {}
     poolers: dict[tuple[str, str], ContainerSpec] = {}
+    standbys: dict[tuple[str, str], list[ContainerSpec]] = {}
     static_binds: dict[str, str] = {}
     for tid, tenant in spec.tenants.items():
         limits = spec.limits_of(tenant)
@@ -86,6 +94,23 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
                 )
                 if dep.pooling is not None and not dep.stopped:
                     poolers[(tid, did)] = pooler.container_for(spec, settings, tid, did, limits)
+                if dep.replicas and not dep.stopped:
+                    assert access.replication_password is not None  # ensure_databases set it
+                    standbys[(tid, did)] = [
+                        containers.replica_container(
+                            platform=platform,
+                            tenant=tid,
+                            deployment=did,
+                            index=index,
+                            image=spec.platform.images.postgres,
+                            limits=limits,
+                            owner=access.user,
+                            replication_password=access.replication_password,
+                            io_device=settings.io_device,
+                            volume_device=database_volume_device(settings, tid, did, index),
+                        )
+                        for index in range(1, dep.replicas + 1)
+                    ]
                 continue
             source = (
                 plan_build(spec, tid, did, settings.base_dir) if dep.source is not None else None
@@ -145,4 +170,4 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
             str((settings.base_dir / acme.ca_root).resolve()) if acme and acme.ca_root else None
         ),
     )
-    return Desired(apps, dbs, static_binds, edge, poolers)
+    return Desired(apps, dbs, static_binds, edge, poolers, standbys)

@@ -79,6 +79,8 @@ def container_args(
         args["capabilities"] = docker.ContainerCapabilitiesArgs(drops=canonical_caps(spec.cap_drop))
     if spec.command:
         args["command"] = list(spec.command)
+    if spec.entrypoint is not None:
+        args["entrypoints"] = [spec.entrypoint]
     if spec.health is not None:
         h = spec.health
         args["healthcheck"] = docker.ContainerHealthcheckArgs(

@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from hosting.databases.replication import read_alias
 from hosting.spec import names
 from hosting.spec.models import REF_RE, DatabaseDeployment, Spec
 from hosting.stacks.containers import POSTGRES_PORT
 from hosting.stacks.pooler import pooler_address
 from hosting.stacks.settings import ProgramSettings
 
-SECRET_FIELDS = frozenset({"password", "url", "direct_url"})
+SECRET_FIELDS = frozenset({"password", "url", "direct_url", "read_url"})
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ def exports(spec: Spec, settings: ProgramSettings, tenant: str) -> dict[str, dic
             url = direct
             if dep.pooling is not None:  # apps go through PgBouncer; migrations use direct_url
                 url = f"postgresql://{user}:{password}@{pooler_address(platform, tenant, did)}/{db}"
+            if dep.replicas:  # Docker's DNS answers the alias with each replica in turn
+                read_host = read_alias(platform, tenant, did)
+                read_url = f"postgresql://{user}:{password}@{read_host}:{POSTGRES_PORT}/{db}"
             out[did] = {
                 "host": Export(host, False),
                 "port": Export(str(POSTGRES_PORT), False),
@@ -47,6 +51,8 @@ def exports(spec: Spec, settings: ProgramSettings, tenant: str) -> dict[str, dic
                 "url": Export(url, True),
                 "direct_url": Export(direct, True),
             }
+            if dep.replicas:
+                out[did]["read_url"] = Export(read_url, True)
         else:
             host = names.hostname(tenant, did, dep.type, spec.platform.domain)
             out[did] = {"url": Export(f"https://{host}", False)}

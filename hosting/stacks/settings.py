@@ -11,7 +11,7 @@ import hmac
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hosting.databases.roles import login_name
@@ -33,6 +33,9 @@ class DatabaseAccess:
     generation: int = 0
     login_password: str | None = None
     retiring: tuple[int, ...] = ()  # generations to retire after the next complete apply
+    # The `replicator` role's, once the database has had read replicas (see
+    # hosting.databases.replication); kept when they go, so they can come back.
+    replication_password: str | None = None
 
     @property
     def login(self) -> str:
@@ -50,6 +53,8 @@ class DatabaseAccess:
                 "login_password": self.login_password,
                 "retiring": list(self.retiring),
             }
+        if self.replication_password is not None:
+            out["replication_password"] = self.replication_password
         return out
 
     @classmethod
@@ -57,6 +62,7 @@ class DatabaseAccess:
         retiring = raw.get("retiring") or []
         assert isinstance(retiring, list)
         login_password = raw.get("login_password")
+        replication = raw.get("replication_password")
         return cls(
             user=str(raw["user"]),
             password=str(raw["password"]),
@@ -64,6 +70,7 @@ class DatabaseAccess:
             generation=int(str(raw.get("generation", 0))),
             login_password=None if login_password is None else str(login_password),
             retiring=tuple(int(g) for g in retiring),
+            replication_password=None if replication is None else str(replication),
         )
 
 
@@ -147,10 +154,15 @@ def ensure_databases(
     ports = allocate_ports({k: v.port for k, v in existing.items()}, database_keys(spec))
     out = dict(existing)
     for key in database_keys(spec):
+        tid, did = key.split("/")
         if key not in out:
-            tid, did = key.split("/")
             password = password_for(key) if password_for else new_password()
             out[key] = DatabaseAccess(database_user(tid, did), password, ports[key])
+        dep = spec.tenants[tid].deployments[did]
+        assert isinstance(dep, DatabaseDeployment)
+        if dep.replicas and out[key].replication_password is None:
+            secret = password_for(f"{key}/replication") if password_for else new_password()
+            out[key] = replace(out[key], replication_password=secret)
     return out
 
 
