@@ -104,7 +104,8 @@ def _limits(spec: Parts, _: Path) -> Iterator[Problem]:
                 )
                 yield (
                     ("tenants", tid, "deployments", did, "replicas"),
-                    f"{dep.replicas} read replicas, but plan {plan.name} {allows} (lower "
+                    f"{dep.replicas} read replica{'s' if dep.replicas > 1 else ''}, but plan "
+                    f"{plan.name} {allows} (lower "
                     "`replicas` or move the tenant to a bigger plan)",
                 )
         if not plan.custom_domain:
