@@ -156,3 +156,12 @@ def test_6_the_projection_is_taxed_like_the_invoice(tmp_path: Path) -> None:
         D("1.90"),
         D("11.89"),
     )
+
+
+def test_7_a_one_percent_rate_is_split_like_any_other(tmp_path: Path) -> None:
+    # 1 % is a rate like 19 %, not "no tax": invoice 9.99 + 9.99 × 1 ÷ 100 = 0.0999 → 0.10,
+    # total 10.09. Credit 5.00: tax 5.00 × 1 ÷ 101 = 0.049504… → 0.05, net 4.95.
+    path = tmp_path / "s.duckdb"
+    assert issue(path, tax_rate=1).amount == D("10.09")
+    note = credit_notes.issue_credit_note(path, NUMBER, D("5.00"), "fix", today=date(2026, 2, 4))
+    assert (note.net, note.tax) == (D("4.95"), D("0.05"))
