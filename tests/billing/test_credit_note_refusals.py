@@ -128,3 +128,14 @@ def test_dated_the_issue_day_is_fine_the_day_before_is_not(path: Path) -> None:
     assert written(path) == []
     credit(path, "1.00", day=ISSUED)
     assert written(path) == [(1, "CN-20260203-000001", D("1.00"))]
+
+
+def test_the_hint_lists_every_note_so_far(path: Path) -> None:
+    # 9.99 − 1.00 − 2.00 = 6.99 remains; 7.00 is one cent over.
+    credit(path, "1.00")
+    credit(path, "2.00")
+    with pytest.raises(BillingError) as info:
+        credit(path, "7.00")
+    assert info.value.hint == (
+        "its total is 9.99; credit notes so far: CN-20260203-000001 1.00, CN-20260203-000002 2.00"
+    )
