@@ -165,3 +165,14 @@ def test_7_a_one_percent_rate_is_split_like_any_other(tmp_path: Path) -> None:
     assert issue(path, tax_rate=1).amount == D("10.09")
     note = credit_notes.issue_credit_note(path, NUMBER, D("5.00"), "fix", today=date(2026, 2, 4))
     assert (note.net, note.tax) == (D("4.95"), D("0.05"))
+
+
+def test_8_the_last_credit_note_takes_the_tax_left_after_a_taxed_one(tmp_path: Path) -> None:
+    # Invoice 11.89 = 9.99 + 1.90 tax. Credit 5.00: tax 5.00 × 19 ÷ 119 = 0.798… → 0.80. The
+    # rest, 6.89, brings the credits to the total: its tax is 1.90 − 0.80 = 1.10, net 5.79.
+    # Taxes 0.80 + 1.10 = 1.90, nets 4.20 + 5.79 = 9.99: the invoice's own.
+    path = tmp_path / "s.duckdb"
+    issue(path, tax_rate=19)
+    credit_notes.issue_credit_note(path, NUMBER, D("5.00"), "fix", today=date(2026, 2, 4))
+    rest = credit_notes.issue_credit_note(path, NUMBER, None, "refund", today=date(2026, 2, 5))
+    assert (rest.amount, rest.net, rest.tax) == (D("6.89"), D("5.79"), D("1.10"))
