@@ -84,6 +84,16 @@ def _wait_ready(db: Db, timeout: float = 90) -> None:
             time.sleep(0.5)
 
 
+def _wait_final_server(db: Db, timeout: float = 90) -> None:
+    """Ready, and not the entrypoint's temporary initdb server, which answers queries too
+    and then shuts down: the final one runs as PID 1."""
+    deadline = time.monotonic() + timeout
+    while docker("exec", db.name, "cat", "/proc/1/comm", check=False) != "postgres":
+        assert time.monotonic() < deadline, docker("logs", db.name)
+        time.sleep(0.5)
+    _wait_ready(db, timeout)
+
+
 @pytest.fixture(scope="module")
 def db(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Db]:
     folder = tmp_path_factory.mktemp("backups")

@@ -21,7 +21,7 @@ from hosting.backups import backup_one, list_backups
 from hosting.backups.drills import drill_one
 from hosting.metering.agent import Agent, AgentConfig
 from hosting.spec import load, names
-from tests.backups.test_docker_backups import USER, Db, _start, _wait_ready
+from tests.backups.test_docker_backups import USER, Db, _start, _wait_final_server
 from tests.metering.helpers import docker, remove, rows, unique, write_spec
 
 pytestmark = pytest.mark.docker
@@ -39,7 +39,7 @@ def db(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         _start(tenant, name, volume, password)
         found = Db(tenant, name, password, spec_file, folder / "state", [])
-        _wait_ready(found)
+        _wait_final_server(found)
         found.sql("CREATE TABLE customers (id int PRIMARY KEY, email text)")
         found.sql(
             "INSERT INTO customers SELECT g, 'person' || g || '@example.test' "
@@ -260,3 +260,29 @@ def _until(check: object, what: str, timeout: float = 120) -> None:
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
         time.sleep(0.3)
+
+
+def test_a_dump_from_before_encryption_still_drills_and_restores(db: Db) -> None:
+    from hosting.backups.reading import plaintext
+
+    spec = load(db.spec_file)
+    made = backup_one(spec, db.state, db.tenant, "main").file
+    assert made is not None
+    meta = json.loads(made.path.with_suffix(".json").read_text())
+    # What an older hosting wrote: pg_dump's own bytes, a sidecar without image or counts.
+    old = made.path.with_name("20200101T000000.000Z.dump")
+    old.write_bytes(b"".join(plaintext(made.path)))
+    assert old.read_bytes()[:5] == b"PGDMP"
+    old.with_suffix(".json").write_text(json.dumps({"pg_version": meta["pg_version"]}))
+    made.path.unlink()
+    made.path.with_suffix(".json").unlink()
+    legacy = list_backups(db.state, db.tenant, "main")[0]
+    assert legacy.name == old.name
+    result = drill_one(spec, db.state, legacy)  # its image from the running database
+    assert (result.ok, result.reason, result.tables_checked) == (True, None, 0)
+    db.sql("DELETE FROM orders WHERE id <= 10")
+    restored = db.cli("backup", "restore", f"{db.tenant}/main", old.name, "--yes")
+    assert restored.returncode == 0, restored.stderr
+    assert db.sql("SELECT count(*) FROM orders") == "1200"
+    old.unlink()
+    old.with_suffix(".json").unlink()

@@ -21,9 +21,9 @@ import pytest
 
 from hosting.backups import backup_one, files, offsite
 from hosting.errors import ProviderError, SecretError
-from hosting.spec import load
+from hosting.spec import load, names
 from hosting.spec.models import BackupS3
-from tests.backups.test_docker_backups import Db, _start, _wait_ready
+from tests.backups.test_docker_backups import Db, _start, _wait_final_server
 from tests.metering.helpers import docker, remove, unique, write_spec
 
 KEY_ENV = "HOSTING_TEST_S3_SECRET"
@@ -137,7 +137,8 @@ def test_a_backup_run_copies_the_encrypted_dump_off_host(
 ) -> None:
     bucket, client = _bucket(s3_url, monkeypatch)
     tenant = unique()
-    name, volume = f"{tenant}_main", f"{tenant}_data"
+    # named as apply names it: backups find the database by its name as well as labels
+    name, volume = names.container_name("mt", tenant, "main", 0), f"{tenant}_data"
     spec_file = write_spec(tmp_path, {tenant: {"main": {"type": "database"}}})
     text = spec_file.read_text().replace(
         "tenants:\n",
@@ -150,10 +151,10 @@ def test_a_backup_run_copies_the_encrypted_dump_off_host(
     try:
         _start(tenant, name, volume, "Zq" + secrets.token_hex(8))
         db = Db(tenant, name, "", spec_file, tmp_path / "state", [])
-        _wait_ready(db)
+        _wait_final_server(db)
         db.sql("CREATE TABLE t AS SELECT 'plaintext-row-' || g AS v FROM generate_series(1, 50) g")
         ran = db.cli("backup", "run", f"{tenant}/main", "--json")
-        assert ran.returncode == 0, ran.stderr
+        assert ran.returncode == 0, ran.stdout + ran.stderr
         outcome = json.loads(ran.stdout)["backups"][0]
         local = Path(outcome["file"]["path"])
         assert outcome["offsite"] == f"{tenant}/main/{local.name}"
