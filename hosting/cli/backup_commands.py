@@ -120,6 +120,7 @@ def list_cmd(app: App, ref: str | None, as_json: bool) -> None:
     elif tenant is not None:
         tenant_or_error(app.spec, tenant)
     from hosting.backups import drills  # DuckDB and the stack's images: only when listing
+    from hosting.cli import pitr_commands  # base backups and WAL (point-in-time recovery)
 
     found = list_backups(app.state_dir, tenant, deployment)
     drilled = drills.latest_by_backup(app.store_path, tenant)
@@ -129,12 +130,14 @@ def list_cmd(app: App, ref: str | None, as_json: bool) -> None:
             {
                 "backups": [
                     {**_file_json(b), "restore_drill": _drill_json(drill_of[b.name])} for b in found
-                ]
+                ],
+                **pitr_commands.list_json(app.spec, app.state_dir, tenant, deployment),
             }
         )
         return
     if not found:
         click.echo("no backups")
+        pitr_commands.echo_list(app.spec, app.state_dir, tenant, deployment)
         return
     rows = [
         [
@@ -149,6 +152,7 @@ def list_cmd(app: App, ref: str | None, as_json: bool) -> None:
     ]
     headers = ["deployment", "file", "size", "finished", "postgres", "restore drill"]
     click.echo(table(headers, rows, right=[2]))
+    pitr_commands.echo_list(app.spec, app.state_dir, tenant, deployment)
 
 
 def _drill_json(d: DrillResult | None) -> Any:
@@ -208,14 +212,29 @@ def drill_cmd(app: App, ref: str | None, as_json: bool) -> None:
 
 @backup.command("restore")
 @click.argument("ref", metavar="TENANT/DEPLOYMENT")
-@click.argument("file")
+@click.argument("file", required=False)
+@click.option("--to-time", "to_time", metavar="TIME",
+              help="Point-in-time restore to TIME (ISO-8601, UTC unless it says): base backup"
+              " plus WAL into a new data directory, swapped in once it answers.")  # fmt: skip
 @click.option("--yes", is_flag=True, help="Really replace the database's current contents.")
 @pass_app
-def restore_cmd(app: App, ref: str, file: str, yes: bool) -> None:
+def restore_cmd(app: App, ref: str, file: str | None, to_time: str | None, yes: bool) -> None:
     """Restore FILE (a path, a name from `backup list`, or `latest`) into the database:
-    pg_restore --clean --if-exists in one transaction. Refuses without --yes."""
+    pg_restore --clean --if-exists in one transaction; or, with --to-time and no FILE, the
+    whole server as it was at TIME. Refuses without --yes."""
     tenant, deployment = _split(ref)
     if tenant is None or deployment is None:
         raise UsageError(f"`{ref}` is not TENANT/DEPLOYMENT")
+    if to_time is not None or file is None:
+        if file is not None or to_time is None:
+            raise UsageError("give either FILE (a dump) or --to-time TIME, not both nor neither")
+        from hosting.cli import pitr_commands
+
+        pitr_commands.restore_to_time(app, tenant, deployment, to_time, yes)
+        return
     path = restore_backup(app.spec, app.state_dir, tenant, deployment, file, confirmed=yes)
     click.echo(f"{tenant}/{deployment}: restored from {path}")
+
+
+# `backup base` and `backup prune` (point-in-time recovery) register on the group above.
+from hosting.cli import pitr_commands as _pitr_commands  # noqa: E402, F401

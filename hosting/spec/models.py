@@ -68,6 +68,12 @@ class Plan(_Model):
         description="container limits; null means custom: each tenant on the plan gives its own"
     )
     features: list[str] = Field(default_factory=list)
+    backup_retention_days: int = Field(
+        default=7,
+        ge=1,
+        le=3650,
+        description="point-in-time recovery window: base backups and WAL kept this many days",
+    )
     database_replicas: int = Field(
         default=0, ge=0, le=5, description="read replicas a database may have (Pro and above)"
     )

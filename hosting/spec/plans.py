@@ -19,6 +19,7 @@ DEFAULT_PLANS: dict[str, Plan] = {
         websites=3,
         custom_domain=False,
         ssl_certificate=False,
+        backup_retention_days=1,
         limits=Limits(cpus=0.5, memory_mb=512, disk_io_mbps=50, network_mbps=10),
     ),
     "starter": Plan(
@@ -32,6 +33,7 @@ DEFAULT_PLANS: dict[str, Plan] = {
         websites=10,
         custom_domain=True,
         ssl_certificate=True,
+        backup_retention_days=7,
         limits=Limits(cpus=1, memory_mb=1024, disk_io_mbps=100, network_mbps=100),
     ),
     "pro": Plan(
@@ -45,6 +47,7 @@ DEFAULT_PLANS: dict[str, Plan] = {
         websites=50,
         custom_domain=True,
         ssl_certificate=True,
+        backup_retention_days=14,
         limits=Limits(cpus=2, memory_mb=4096, disk_io_mbps=200, network_mbps=500),
         database_replicas=2,
     ),
@@ -59,6 +62,7 @@ DEFAULT_PLANS: dict[str, Plan] = {
         websites=999,
         custom_domain=True,
         ssl_certificate=True,
+        backup_retention_days=30,
         limits=None,  # custom: each tenant on it brings its own
         database_replicas=5,
     ),

@@ -34,6 +34,7 @@ from pathlib import Path
 from hosting.databases import replication
 from hosting.spec import names
 from hosting.spec.models import Limits
+from hosting.stacks import wal_archive
 
 LOG_MAX_SIZE = "10m"
 LOG_MAX_FILE = "3"
@@ -107,6 +108,9 @@ class ContainerSpec:
     # Host files holding secret material: their directory is the apply user's alone (0700);
     # each is bind-mounted as a file, which needs no access to its directory.
     secret_host_files: bool = False
+    # Host directories the container's own (non-root, any uid) user writes into through a
+    # bind mount: created before it starts (the WAL archive, stacks/wal_archive.py).
+    writable_dirs: tuple[str, ...] = ()
     read_only: bool = True
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ("ALL",)
@@ -208,6 +212,8 @@ def write_host_files(spec: ContainerSpec) -> None:
             target.parent.chmod(0o700)
         if not target.is_file() or target.read_text() != content:
             target.write_text(content)
+    for folder in spec.writable_dirs:
+        wal_archive.prepare(Path(folder))
 
 
 def _shell_join(parts: tuple[str, ...]) -> str:
@@ -294,9 +300,14 @@ def database_container(
     bind_ip: str,
     io_device: str | None = None,
     volume_device: str | None = None,
+    wal_archive_dir: str | None = None,
 ) -> ContainerSpec:
     """PostgreSQL on a named volume, on its tenant's network, published on bind_ip only.
-    `volume_device`: the directory the volume binds (its tenant's bounded filesystem)."""
+    `volume_device`: the directory the volume binds (its tenant's bounded filesystem).
+    `wal_archive_dir`: the host folder its WAL is archived to (point-in-time recovery)."""
+    archive = (
+        (Mount(wal_archive.ARCHIVE_MOUNT, wal_archive_dir, "bind"),) if wal_archive_dir else ()
+    )
     name = names.container_name(platform, tenant, deployment, 0)
     return ContainerSpec(
         name=name,
@@ -322,7 +333,10 @@ def database_container(
                 names.volume_name(platform, tenant, deployment),
                 device=volume_device,
             ),
+            *archive,
         ),
+        command=wal_archive.server_args() if wal_archive_dir else None,
+        writable_dirs=(wal_archive_dir,) if wal_archive_dir else (),
         tmpfs={
             "/tmp": "rw,noexec,nosuid,size=64m",
             "/var/run/postgresql": "rw,noexec,nosuid,size=16m",

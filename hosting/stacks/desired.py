@@ -17,6 +17,7 @@ from hosting.stacks import containers, pooler
 from hosting.stacks.containers import ContainerSpec
 from hosting.stacks.refs import exports, resolve_env
 from hosting.stacks.settings import ProgramSettings
+from hosting.stacks.wal_archive import archive_dir
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
                         bind_ip=str(spec.platform.database_bind),
                         io_device=settings.io_device,
                         volume_device=database_volume_device(settings, tid, did),
+                        wal_archive_dir=str(archive_dir(settings.state_dir.resolve(), tid, did)),
                     )
                 )
                 if dep.pooling is not None and not dep.stopped:
