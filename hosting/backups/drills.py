@@ -33,6 +33,8 @@ from hosting.stacks.containers import POSTGRES_CAPS
 DRILL_USER = "drill"
 READY_TIMEOUT_S = 180.0
 LABEL = "hosting.drill"
+# A drill must not starve the tenants' own containers on the same host.
+DRILL_MEMORY, DRILL_CPUS = "1g", "1"
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def _drill(
             "--read-only", "--tmpfs", "/tmp:rw,nosuid,size=64m",
             "--tmpfs", "/var/run/postgresql:rw,nosuid,size=16m",
             "--cap-drop", "ALL", *caps, "--security-opt", "no-new-privileges",
-            "--pids-limit", "512",
+            "--pids-limit", "512", "--memory", DRILL_MEMORY, "--cpus", DRILL_CPUS,
             "--mount", "type=volume,dst=/var/lib/postgresql/data",
             "-e", "POSTGRES_PASSWORD", "-e", f"POSTGRES_USER={DRILL_USER}",
             "-e", f"POSTGRES_DB={dbname}", "-e", "PGDATA=/var/lib/postgresql/data/pgdata",
