@@ -37,9 +37,9 @@ def agent_options(func: F) -> F:
         click.option("--backup-interval", type=click.FloatRange(min=0), default=86400.0,
                      show_default=True,
                      help="Seconds between database backups (`hosting backup run`); 0 disables."),
-        click.option("--base-backups/--no-base-backups", default=True, show_default=True,
-                     help="With each database backup run, a base backup (pg_basebackup) for "
-                     "point-in-time recovery, and the plan's retention of base backups and WAL."),
+        click.option("--no-base-backups", "no_base_backups", is_flag=True,
+                     help="Leave out the base backup (pg_basebackup, for point-in-time recovery) "
+                     "each database backup run otherwise takes, with the plan's retention."),
         click.option("--drill-interval", type=click.FloatRange(min=0), default=86400.0,
                      show_default=True,
                      help="Seconds between restore drills of the newest backups; 0 disables."),
@@ -81,7 +81,7 @@ def _agent(app: App, opts: dict[str, Any], echo: bool) -> Agent:
         storage_interval=opts["storage_interval"],
         backup_interval=opts["backup_interval"],
         drill_interval=opts["drill_interval"],
-        base_backups=opts["base_backups"],
+        base_backups=not opts["no_base_backups"],
         snapshot_interval=opts["snapshot_interval"],
         access_logs=logs,
         edge_url=opts["edge_url"],
