@@ -14,11 +14,13 @@ forever.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from hosting.databases.local import run_shell, run_sql
 from hosting.databases.roles import ident, literal
 from hosting.databases.scram import verifier
+from hosting.errors import ProviderError
 
 REPLICATION_ROLE = "replicator"
 SLOT_PREFIX = "replica_"
@@ -73,19 +75,37 @@ def replica_volume_dir(deployment: str, index: int) -> str:
     return f"{deployment}.replica{index}"
 
 
+def _wanted(replicas: int) -> str:
+    """The declared slots as a text[] (never NULL inside: `NOT IN` a list holding NULL is
+    never true, which would keep every stale slot)."""
+    return "ARRAY[" + ", ".join(literal(slot_name(i)) for i in range(1, replicas + 1)) + "]::text[]"
+
+
 def prepare_primary_sql(password: str, replicas: int) -> str:
-    wanted = ", ".join(literal(slot_name(i)) for i in range(1, replicas + 1)) or "NULL"
     role = ident(REPLICATION_ROLE)
     return (
         "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
         f"{literal(REPLICATION_ROLE)}) THEN CREATE ROLE {role} REPLICATION LOGIN; END IF; END $$;\n"
         f"ALTER ROLE {role} PASSWORD {literal(verifier(password))};\n"
-        "SELECT count(pg_create_physical_replication_slot(s)) FROM unnest(ARRAY["
-        f"{wanted}]::text[]) AS s WHERE s IS NOT NULL"
-        " AND s NOT IN (SELECT slot_name FROM pg_replication_slots);\n"
-        "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots"
-        f" WHERE slot_name LIKE {literal(SLOT_PREFIX + '%')} AND NOT active"
-        f" AND slot_name NOT IN (SELECT unnest(ARRAY[{wanted}]::text[]));\n"
+        "SELECT count(pg_create_physical_replication_slot(s))"
+        f" FROM unnest({_wanted(replicas)}) AS s"
+        " WHERE s NOT IN (SELECT slot_name FROM pg_replication_slots);\n"
+    )
+
+
+def drop_slots_sql(replicas: int) -> str:
+    """Drop the slots of replicas no longer declared; a slot still held by a walsender (its
+    replica just removed) has that session ended and is dropped on a later try. Prints how
+    many such slots were left."""
+    stale = (
+        f"slot_name LIKE {literal(SLOT_PREFIX + '%')} AND slot_name <> ALL ({_wanted(replicas)})"
+    )
+    return (
+        f"SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots"
+        f" WHERE {stale} AND NOT active;\n"
+        f"SELECT count(pg_terminate_backend(active_pid)) FROM pg_replication_slots"
+        f" WHERE {stale} AND active;\n"
+        f"SELECT count(*) FROM pg_replication_slots WHERE {stale};\n"
     )
 
 
@@ -112,6 +132,12 @@ def prepare_primary(
     run_shell(docker_host, container, HBA_SCRIPT, HBA_LINE)
     run_sql(docker_host, container, owner, dbname, prepare_primary_sql(password, replicas))
     run_sql(docker_host, container, owner, dbname, LIMIT_SLOTS_SQL, one_transaction=False)
+    for _ in range(20):  # a removed replica's walsender ends within moments of being told
+        out = run_sql(docker_host, container, owner, dbname, drop_slots_sql(replicas))
+        if out.split()[-1:] == ["0"]:
+            return
+        time.sleep(0.5)
+    raise ProviderError("a removed read replica's slot is still in use on the primary")
 
 
 PROMOTE_SQL = "SELECT pg_promote(wait => true, wait_seconds => 60)"

@@ -511,6 +511,13 @@ class Driver:
                 continue
             if dep.stopped:
                 continue
+            # A new primary is still initialising when the engine reports it running.
+            primary = names.container_name(self.spec.platform.name, tid, did, 0)
+            late = self._await_healthy(engine, {primary})
+            if late:
+                warnings.append(f"{key}: its read replicas could not be fed (the primary is "
+                                "not answering yet); the next apply feeds them")  # fmt: skip
+                continue
             try:
                 target = locate(self.spec, engine, tid, did)
                 prepare_primary(
@@ -523,7 +530,31 @@ class Driver:
                 )
             except HostingError as exc:
                 warnings.append(f"{key}: its read replicas could not be fed ({exc.message})")
+                continue
+            # Apply returns once the replicas answer (a new one clones its primary first), so
+            # a `read_url` works when it does.
+            standbys = {
+                names.container_name(self.spec.platform.name, tid, did, i)
+                for i in range(1, dep.replicas + 1)
+            }
+            late = self._await_healthy(engine, standbys)
+            if late:
+                warnings.append(f"{key}: read replicas not answering yet: {', '.join(late)}")
         return warnings
+
+    @staticmethod
+    def _await_healthy(engine: Any, wanted: set[str], timeout_s: float = 180.0) -> list[str]:
+        """Wait until each named container's health check passes; the ones that did not."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            healthy = {
+                c.name
+                for c in engine.containers(all=False)
+                if c.name in wanted and c.health == "healthy"
+            }
+            if healthy == wanted or time.monotonic() > deadline:
+                return sorted(wanted - healthy)
+            time.sleep(1)
 
     def _retiring_pending(self) -> list[str]:
         databases = self._settings_used.databases

@@ -201,3 +201,15 @@ def test_promote_makes_one_replica_writable_and_leaves_the_other(cluster: Cluste
     assert again.returncode != 0 and "already a read-write server" in again.stderr
     none = run_hosting("db", "promote", "acme/main", "--replica", "3", "--yes", cwd=cluster.folder)
     assert none.returncode != 0 and "no replica 3" in none.stderr
+
+
+def test_feeding_the_primary_for_fewer_replicas_drops_the_others_slots(cluster: Cluster) -> None:
+    """After the promotion above replica 2 follows no one; declared away, its slot goes (a
+    kept slot would hold WAL on the primary for good). Replica 1 keeps streaming."""
+    owner, secret = cluster.access.user, cluster.access.replication_password
+    assert secret is not None
+    prepare_primary(DOCKER, cluster.primary.name, owner, "db_main", secret, 1)
+    states = replica_states(DOCKER, cluster.primary.name, owner, "db_main")
+    assert [(s.name, s.streaming) for s in states] == [("replica_1", True)]
+    prepare_primary(DOCKER, cluster.primary.name, owner, "db_main", secret, 0)
+    assert replica_states(DOCKER, cluster.primary.name, owner, "db_main") == []
