@@ -397,6 +397,8 @@ class Driver:
         stack = self._prepared(persist=False)
         collector = Collector(self.on_step)
         self._run(lambda out: stack.destroy(on_event=collector, on_output=out), collector)
+        # The poolers' config (SCRAM verifiers among it) outlives no pooler.
+        shutil.rmtree(self.state_dir / "pooler", ignore_errors=True)
         warnings = self.guard_host()  # no tenant network left: the firewall's chains go
         if delete_data:
             # Data volumes are retained on delete (state records that at apply). Removing
