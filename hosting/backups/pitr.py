@@ -345,13 +345,19 @@ class BaseOutcome:
 
 
 def base_backup_all(
-    spec: Spec, state_dir: Path, *, engine: Engine | None = None
+    spec: Spec,
+    state_dir: Path,
+    *,
+    engine: Engine | None = None,
+    skip: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[BaseOutcome]:
-    """The agent's job: a base backup of every running database, then its plan's retention."""
+    """The agent's job: a base backup of every running database, then its plan's retention.
+    `skip`: (tenant, deployment) pairs left out (the agent's: those whose dump just failed,
+    whose failure is already reported)."""
     out = []
     for tid, tenant in spec.tenants.items():
         for did, dep in tenant.deployments.items():
-            if not isinstance(dep, DatabaseDeployment) or dep.stopped:
+            if not isinstance(dep, DatabaseDeployment) or dep.stopped or (tid, did) in skip:
                 continue
             try:
                 made = base_backup(spec, state_dir, tid, did, engine=engine)

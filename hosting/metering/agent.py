@@ -195,15 +195,19 @@ class Agent:
         done = [o for o in outcomes if o.ok and not o.skipped]
         summary: dict[str, Any] = {"backed_up": len(done), "failed": failed}
         if self.config.base_backups:
-            summary.update(self._base_backups(failed))
+            down = frozenset((o.tenant, o.deployment) for o in outcomes if not o.ok)
+            summary.update(self._base_backups(failed, down))
         return summary
 
-    def _base_backups(self, failed: dict[str, str | None]) -> dict[str, Any]:
+    def _base_backups(
+        self, failed: dict[str, str | None], down: frozenset[tuple[str, str]]
+    ) -> dict[str, Any]:
         # Point-in-time recovery (hosting.backups.pitr): a base backup per database, then
-        # its plan's retention of base backups and WAL. Failures join the dumps' failures.
+        # its plan's retention of base backups and WAL. Failures join the dumps' failures;
+        # a database whose dump just failed is not tried (and reported) twice.
         from hosting.backups.pitr import base_backup_all
 
-        outcomes = base_backup_all(self.spec, self.store_path.parent, engine=self.engine)
+        outcomes = base_backup_all(self.spec, self.store_path.parent, engine=self.engine, skip=down)
         for o in outcomes:
             ref = f"{o.tenant}/{o.deployment}"
             if o.skipped:

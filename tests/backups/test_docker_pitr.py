@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from hosting.backups import pitr
-from hosting.spec import names
+from hosting.metering.agent import Agent, AgentConfig
+from hosting.spec import load, names
 from hosting.spec.models import Limits
 from hosting.stacks.containers import database_container, write_host_files
 from hosting.stacks.wal_archive import ARCHIVE_COMMAND
@@ -340,3 +341,23 @@ def test_an_archive_run_killed_midway_leaves_nothing_taken_for_a_segment(db: Db)
     assert not left.exists()
     assert (db.archive / f".{current}.partial").exists()  # new: a run may still be writing it
     assert done.exists()
+
+
+def test_the_agents_backup_job_takes_a_base_backup_too(db: Db, tmp_path: Path) -> None:
+    log = tmp_path / "agent.log"
+    agent = Agent(
+        load(db.spec_file), db.state / "hosting.duckdb", spec_dir=tmp_path,
+        config=AgentConfig(), log_file=log,
+    )  # fmt: skip
+    outcome = agent.run_job("backups")
+    assert outcome.ok, outcome.error
+    assert (outcome.summary["backed_up"], outcome.summary["base_backups"]) == (1, 1)
+    assert outcome.summary["failed"] == {}
+    [made] = pitr.list_bases(db.state, db.tenant, "main")
+    assert made.sha256 == hashlib.sha256(made.path.read_bytes()).hexdigest()
+    off = Agent(
+        load(db.spec_file), db.state / "hosting.duckdb", spec_dir=tmp_path,
+        config=AgentConfig(base_backups=False), log_file=log,
+    )  # fmt: skip
+    assert "base_backups" not in off.run_job("backups").summary
+    assert len(pitr.list_bases(db.state, db.tenant, "main")) == 1
