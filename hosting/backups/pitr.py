@@ -5,7 +5,7 @@ Layout, inside the database's backup folder (counted as database storage with th
          through a bind mount (the server's own user writes them; mode 1777 under a 0700
          folder: no other user of the host reaches it). A segment's file appears only by
          rename, after its checksum.
-  base/  <stamp>.base (a `pg_basebackup -Ft -X fetch` tar, encrypted like the dumps) and
+  base/  <stamp>.base (a `pg_basebackup -Ft -z -X fetch` tar.gz, encrypted like the dumps) and
          <stamp>.json (checksum, times, the first WAL segment it needs).
 
 A restore never touches the running server until the restored copy answers: the copy is
@@ -275,7 +275,7 @@ def base_backup(
         name = files.stamp(started.replace(tzinfo=None)) + BASE_SUFFIX
         final, tmp = folder / name, folder / ("." + name + files.PARTIAL)
         args = _exec_args(
-            target, "pg_basebackup", "-D", "-", "-Ft", "-X", "fetch", "-c", "fast",
+            target, "pg_basebackup", "-D", "-", "-Ft", "-z", "-X", "fetch", "-c", "fast",
             "-U", target.user,
         )  # fmt: skip
         digest, size = hashlib.sha256(), 0
@@ -319,7 +319,8 @@ def base_backup(
         files.write_sidecar(
             final,
             {
-                "tenant": tenant, "deployment": deployment, "format": "pg_basebackup -Ft -X fetch",
+                "tenant": tenant, "deployment": deployment,
+                "format": "pg_basebackup -Ft -z -X fetch",
                 "encryption": crypto.DESCRIPTION, "size_bytes": size,
                 "sha256": digest.hexdigest(), "started": iso(started), "finished": iso(finished),
                 "first_wal": first, "pg_version": version, "image": target.image,

@@ -190,7 +190,7 @@ def _unpack(
     spec: Spec, live: _Live, image: str, base: pitr.BaseBackup, fresh: PurePosixPath,
     name: str, ref: str,
 ) -> None:  # fmt: skip
-    script = 'mkdir -m 700 "$1" && tar -x -C "$1" && touch "$1/recovery.signal"'
+    script = 'mkdir -m 700 "$1" && tar -xz -C "$1" && touch "$1/recovery.signal"'
     args = [
         "docker", "run", "--rm", "-i", *_hardened(live, name, ref),
         "--entrypoint", "sh", image, "-c", script, "sh", str(fresh),
