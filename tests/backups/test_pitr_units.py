@@ -132,3 +132,18 @@ def test_the_database_container_archives_its_wal_into_a_folder_made_for_it(
         user="u", password="pw", host_port=5432, bind_ip="127.0.0.1",
     )  # fmt: skip
     assert plain.command is None and len(plain.mounts) == 1
+
+
+def test_wal_and_base_backups_count_as_the_databases_storage(tmp_path: Path) -> None:
+    from hosting.metering.storage import _add_backups
+
+    folder = tmp_path / "backups" / "t" / "db"
+    (folder / "wal").mkdir(parents=True)
+    (folder / "base").mkdir()
+    (folder / "wal" / "000000010000000000000001.gz").write_bytes(b"w" * 700)
+    (folder / "wal" / "000000010000000000000001.gz.sha256").write_bytes(b"s" * 90)
+    (folder / "base" / "20261125T101500.000Z.base").write_bytes(b"b" * 3000)
+    (folder / "20261125T101500.000Z.dump").write_bytes(b"d" * 200)
+    added: list[tuple[str, str, str, int, int | None]] = []
+    _add_backups([], lambda *row: added.append(row), "t", "db", folder)
+    assert added == [("t", "db", "database", 700 + 90 + 3000 + 200, 4)]
