@@ -11,6 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pytest
+
+from hosting import store
 from hosting.billing import documents, invoices
 from tests.billing.helpers import make_spec, tenant
 
@@ -125,3 +129,16 @@ def test_tax_rounds_half_up_at_the_half_cent() -> None:
     assert documents.tax_of(D("0.04"), D("10")) == D("0.00")
     assert documents.tax_of(D("0.06"), D("10")) == D("0.01")
     assert documents.tax_of(D("-0.05"), D("10")) == D("-0.01")
+
+
+def test_an_invoice_without_credit_notes_is_sealed_by_its_own_seal(tmp_path: Path) -> None:
+    # A credit note's reference also blocks changes to its invoice's document, so this invoice
+    # has none: only the invoice's seal (and its lines' seals) can refuse the changes.
+    path = tmp_path / "s.duckdb"
+    issued(path, {})
+    with store.connect(path) as conn:
+        assert conn.execute("SELECT invoice_number FROM invoice_seals").fetchall() == [(NUMBER,)]
+        with pytest.raises(duckdb.ConstraintException):
+            conn.execute("UPDATE invoice_documents SET footer = 'changed'")
+        with pytest.raises(duckdb.ConstraintException):
+            conn.execute("UPDATE invoice_lines SET description = 'changed'")
