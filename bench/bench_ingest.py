@@ -58,7 +58,10 @@ def row_by_row(folder: Path) -> float:
         ]  # fmt: skip
         started = time.perf_counter()
         conn.executemany(
-            "INSERT INTO deployment_metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", data
+            'INSERT INTO deployment_metrics (event_id, tenant, deployment, "timestamp", cpu_usage,'
+            " memory_usage, bandwidth_in, bandwidth_out, requests_count, response_time_avg,"
+            " error_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            data,
         )
         elapsed = time.perf_counter() - started
     return BASELINE_ROWS / elapsed

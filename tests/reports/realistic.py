@@ -84,7 +84,9 @@ def build_store(path: Path) -> Path:
             # A daily wave (busier in the afternoon), a weekly dip, deterministic noise.
             conn.execute(
                 """
-                INSERT INTO deployment_metrics
+                INSERT INTO deployment_metrics (event_id, tenant, deployment, "timestamp",
+                    cpu_usage, memory_usage, bandwidth_in, bandwidth_out, requests_count,
+                    response_time_avg, error_count)
                 SELECT 'm-' || ? || '-' || ? || '-' || i, ?, ?,
                        TIMESTAMP '2026-10-01 00:00:00' + i * INTERVAL 5 MINUTE,
                        greatest(0.0, ? * (1 + 1.2 * wave) + (hash(i, ?) % 100) / 100.0),
