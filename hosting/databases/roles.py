@@ -43,6 +43,19 @@ def create_login_sql(owner: str, generation: int, password: str) -> str:
     )
 
 
+def ensure_login_sql(owner: str, generation: int, verifier_text: str) -> str:
+    """Generation `generation`'s login role, made again if it is missing: a point-in-time
+    restore to before a rotation brings the roles back as they were then."""
+    role = login_name(owner, generation)
+    return (
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {literal(role)}) THEN\n"
+        f"  CREATE ROLE {ident(role)} LOGIN PASSWORD {literal(verifier_text)}"
+        f" IN ROLE {ident(owner)};\n"
+        f"  ALTER ROLE {ident(role)} SET role = {literal(owner)};\n"
+        "END IF; END $$;\n"
+    )
+
+
 def retire_login_sql(owner: str, generation: int) -> str:
     """Refuse generation `generation`'s password from now on and end its network sessions
     (sessions on the local socket, such as a running backup, are left alone)."""

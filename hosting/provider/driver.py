@@ -336,13 +336,14 @@ class Driver:
         )
         outputs = {k: v.value for k, v in res.outputs.items()}
         runtime.enforce_pids_limits(self.spec, self._pids_limits(self._settings_used))
+        # Only a complete apply has rolled every dependant of a rotated database; before the
+        # poolers' verifiers are synced, so a login a restore took away is there again.
+        warnings += self._retire_rotated(stack) if not targets else self._retiring_pending()
         warnings += poolers.sync_verifiers(self.spec, self._settings_used)  # SCRAM pass-through
         warnings += netshape.enforce(self.spec)  # the plan's network rate: tc on the veths
         warnings += self.guard_host()
         edge_links.join_all(self.spec)
         self.load_edge()
-        # Only a complete apply has rolled every dependant of a rotated database.
-        warnings += self._retire_rotated(stack) if not targets else self._retiring_pending()
         warnings += self._prepare_replication()
         return Result(collector.changes(), outputs, collector.diagnostics, warnings=warnings)
 
@@ -568,44 +569,51 @@ class Driver:
         ]
 
     def _retire_rotated(self, stack: Any) -> list[str]:
-        """Retire the logins replaced by `secrets rotate`, now that every dependant runs with
-        the new one. A database that cannot be reached keeps them, with a warning, for the
-        next apply."""
+        """Once every dependant runs with a rotated database's current login: that login is
+        there (made again if a point-in-time restore went back to before it) and every older
+        one is retired, again if a restore brought it back. A database that cannot be reached
+        keeps its pending retirements, with a warning, for the next apply."""
         from hosting.backups.pg import locate
         from hosting.databases.local import run_sql
-        from hosting.databases.roles import retire_login_sql
+        from hosting.databases.roles import ensure_login_sql, retire_login_sql
         from hosting.metering.engine import Engine
+        from hosting.stacks.pooler import pooled_verifier
 
         databases = self._stored_databases(stack)
-        pending = {k: a for k, a in databases.items() if a.retiring}
-        if not pending:
-            return []
+        rotated = {k: a for k, a in databases.items() if a.generation or a.retiring}
         warnings: list[str] = []
         engine = Engine(self.spec.platform.docker.host)
         declared = set(database_keys(self.spec))
-        for key, access in sorted(pending.items()):
+        for key, access in sorted(rotated.items()):
             tenant, deployment = key.split("/")
-            if key not in declared:  # left the file: nothing runs that could use its logins
+            dep = self.spec.tenants[tenant].deployments[deployment] if key in declared else None
+            if not isinstance(dep, DatabaseDeployment):  # left the file: nothing uses it
                 databases[key] = replace(access, retiring=())
                 continue
+            if dep.stopped:
+                continue
+            # The pooler's verifier (a salt derived from the password): the same one the
+            # pooler's auth file holds, whichever of the two steps makes the role.
+            current = pooled_verifier(key, access.current_password)
+            sql = (
+                ensure_login_sql(access.user, access.generation, current)
+                if access.generation
+                else ""
+            )
+            sql += "".join(retire_login_sql(access.user, g) for g in range(access.generation))
             try:
                 target = locate(self.spec, engine, tenant, deployment)
-                sql = "".join(retire_login_sql(access.user, g) for g in access.retiring)
-                run_sql(
-                    self.spec.platform.docker.host,
-                    target.container,
-                    access.user,
-                    target.dbname,
-                    sql,
-                )
+                run_sql(self.spec.platform.docker.host, target.container, access.user,
+                        target.dbname, sql)  # fmt: skip
             except HostingError as exc:
-                warnings.append(
-                    f"{key}: the previous password is still valid ({exc.message}); "
-                    "the next apply retires it"
-                )
+                if access.retiring:
+                    warnings.append(
+                        f"{key}: the previous password is still valid ({exc.message}); "
+                        "the next apply retires it"
+                    )
                 continue
             databases[key] = replace(access, retiring=())
-        if any(databases[k] != a for k, a in pending.items()):
+        if any(databases[k] != a for k, a in rotated.items()):
             self._store_databases(stack, databases)
         return warnings
 

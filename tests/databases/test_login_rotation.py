@@ -133,3 +133,27 @@ def test_a_failed_statement_does_not_echo_the_verifier(server: dict[str, Any]) -
     assert "no_such_owner" in raised.value.message
     assert "SCRAM-SHA-256$" not in raised.value.message
     assert "some-password" not in raised.value.message
+
+
+def test_apply_puts_logins_back_after_a_restore_to_before_the_rotation(
+    server: dict[str, Any],
+) -> None:
+    """A point-in-time restore to before a rotation brings back the roles of then: no
+    `owner_r1`, and the owner's first password valid again. What apply runs for a rotated
+    database (ensure the current login, retire every older one) puts both right."""
+    from hosting.databases.roles import ensure_login_sql
+    from hosting.databases.scram import verifier
+
+    conn, first = server["conn"], server["password"]
+    _sql(server, create_login_sql("owner", 1, "second-password"))
+    _sql(server, retire_login_sql("owner", 0))
+    # As the restored cluster has it:
+    _sql(server, f"DROP ROLE owner_r1; ALTER ROLE owner PASSWORD '{verifier(first)}'")
+    assert _login(conn, first) and not _login(conn, "second-password", "owner_r1")
+    settle = ensure_login_sql("owner", 1, verifier("second-password")) + retire_login_sql(
+        "owner", 0
+    )
+    _sql(server, settle)
+    _sql(server, settle)  # and again on the next apply: nothing changes
+    assert _login(conn, "second-password", "owner_r1")
+    assert not _login(conn, first)
