@@ -28,7 +28,7 @@ Limits and what they cover:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hosting.databases import replication
@@ -349,39 +349,30 @@ def database_container(
 
 
 def replica_container(
+    primary: ContainerSpec,
     *,
     platform: str,
-    tenant: str,
-    deployment: str,
     index: int,
-    image: str,
-    limits: Limits,
-    owner: str,
     replication_password: str,
-    io_device: str | None = None,
     volume_device: str | None = None,
 ) -> ContainerSpec:
-    """Read replica `index` (1…N) of a database: a streaming hot standby on its own volume,
-    cloned from the primary on first start (hosting.databases.replication). Same limits and
-    hardening as the primary; reachable on the tenant's network only, under its own name and
-    the deployment's read alias, which Docker's DNS answers with every replica in turn."""
+    """Read replica `index` (1…N) of the database `primary`: a streaming hot standby on its
+    own volume, cloned from the primary on first start (hosting.databases.replication). The
+    primary's image, limits and hardening; no published port, no first password, no WAL
+    archive; on the tenant's network under its own name and the deployment's read alias,
+    which Docker's DNS answers with every replica in turn."""
+    tenant, deployment = primary.tenant, primary.deployment
     name = names.container_name(platform, tenant, deployment, index)
-    primary = names.container_name(platform, tenant, deployment, 0)
-    return ContainerSpec(
+    [data] = [m for m in primary.mounts if m.target == "/var/lib/postgresql/data"]
+    return replace(
+        primary,
         name=name,
-        image=image,
-        tenant=tenant,
-        deployment=deployment,
         kind="replica",
-        memory_mb=limits.memory_mb,
-        cpus=limits.cpus,
-        disk_io_mbps=limits.disk_io_mbps,
-        io_device=io_device,
         env={
-            "POSTGRES_USER": owner,  # the health check's and the local socket's user
-            "PGDATA": "/var/lib/postgresql/data/pgdata",
+            "POSTGRES_USER": primary.env["POSTGRES_USER"],  # the health check's, the socket's
+            "PGDATA": primary.env["PGDATA"],
             "PGPASSWORD": replication_password,  # libpq's, for the walreceiver: in no file
-            "HOSTING_PRIMARY": primary,
+            "HOSTING_PRIMARY": primary.name,
             "HOSTING_SLOT": replication.slot_name(index),
             "HOSTING_REPLICATION_USER": replication.REPLICATION_ROLE,
             "HOSTING_STANDBY": replication.STANDBY_SCRIPT,
@@ -396,19 +387,15 @@ def replica_container(
             ),
         ),
         mounts=(
-            Mount(
-                "/var/lib/postgresql/data",
-                names.volume_name(platform, tenant, deployment, f"replica{index}"),
+            replace(
+                data,
+                source=names.volume_name(platform, tenant, deployment, f"replica{index}"),
                 device=volume_device,
             ),
         ),
-        tmpfs={
-            "/tmp": "rw,noexec,nosuid,size=64m",
-            "/var/run/postgresql": "rw,noexec,nosuid,size=16m",
-        },
-        cap_add=POSTGRES_CAPS,
-        health=Health(("CMD-SHELL", f"pg_isready -q -h 127.0.0.1 -U {owner}"), 10, 5, 5, 30),
-        stop_timeout_s=30,
+        ports=(),
+        host_files={},
+        writable_dirs=(),
     )
 
 

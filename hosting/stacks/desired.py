@@ -98,17 +98,14 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
                     poolers[(tid, did)] = pooler.container_for(spec, settings, tid, did, limits)
                 if dep.replicas and not dep.stopped:
                     assert access.replication_password is not None  # ensure_databases set it
+                    primary = dbs[(tid, did)]
+                    assert primary is not None
                     standbys[(tid, did)] = [
                         containers.replica_container(
+                            primary,
                             platform=platform,
-                            tenant=tid,
-                            deployment=did,
                             index=index,
-                            image=spec.platform.images.postgres,
-                            limits=limits,
-                            owner=access.user,
                             replication_password=access.replication_password,
-                            io_device=settings.io_device,
                             volume_device=database_volume_device(settings, tid, did, index),
                         )
                         for index in range(1, dep.replicas + 1)

@@ -54,11 +54,11 @@ class Engine:
                 docker("volume", "create", *label_args, *opt_args, m.source)
                 self.volumes.append(m.source)
         self.containers.append(spec.name)
+        write_host_files(spec)  # as apply does before the engine runs: binds need their source
         docker("create", *spec.docker_run_args(env=env, io_device=self.io_device))
         for net in spec.networks[1:]:
             alias_args = [a for al in net.aliases for a in ("--alias", al)]
             docker("network", "connect", *alias_args, net.network, spec.name)
-        write_host_files(spec)
         docker("start", spec.name)
         return spec.name
 
