@@ -245,8 +245,9 @@ def test_every_figure_of_a_past_day_with_storage_and_bandwidth_over(tmp_path: Pa
                              (datetime(2025, 6, 6), "app", "volume", 40 * GIB)])  # fmt: skip
     add_bandwidth(db, "acme", [(datetime(2025, 6, 2), 60 * GIB)])
     u = current.usage(db, spec, "acme", date(2025, 6, 10))
-    assert (u.storage_gb, u.storage_current_gb, u.projected_storage_gb) == (25, 40, 35)
-    assert (u.bandwidth_gb, u.projected_bandwidth_gb) == (60, 180)
+    D = Decimal
+    assert (u.storage_gb, u.storage_current_gb, u.projected_storage_gb) == (D(25), D(40), D(35))
+    assert (u.bandwidth_gb, u.projected_bandwidth_gb) == (D(60), D(180))
     assert (u.base_cost, u.storage_cost, u.bandwidth_cost) == (
         Decimal("9.99"),
         Decimal("2.50"),
