@@ -35,6 +35,7 @@ def _connect(creds: dict[str, Any]) -> psycopg.Connection[Any]:
     return psycopg.connect(
         host=creds["host"], port=creds["port"], user=creds["user"],
         password=creds["password"], dbname=creds["name"], connect_timeout=10, autocommit=True,
+        client_encoding="utf8",  # the test image's cluster is SQL_ASCII: text would be bytes
     )  # fmt: skip
 
 
@@ -43,7 +44,8 @@ def _query(creds: dict[str, Any], sql: str) -> Any:
     while True:
         try:
             with _connect(creds) as conn:
-                row = conn.execute(sql).fetchone()
+                cur = conn.execute(sql)
+                row = cur.fetchone() if cur.description else None  # DDL returns no rows
                 return row[0] if row else None
         except psycopg.OperationalError:
             if time.monotonic() > deadline:

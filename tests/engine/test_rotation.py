@@ -9,6 +9,7 @@ refused afterwards.
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from typing import Any
@@ -36,10 +37,15 @@ SPEC = (
         port: 8080
         replicas: 2
         env: {{DATABASE_URL: "${{main.url}}"}}
+        secrets: {{API_TOKEN: {{file: ./token.txt}}}}
         health: {{path: /healthz, interval_s: 1}}
       main: {{type: database}}
 """
 )
+
+
+FIRST_TOKEN = "token-one-5b8e2f7a9c1d"
+SECOND_TOKEN = "token-two-0f4a6c2e8b3d"
 
 
 def _login(creds: dict[str, Any]) -> bool:
@@ -65,6 +71,7 @@ def _credentials(project: Project) -> dict[str, Any]:
 
 def test_rotation_rolls_the_api_without_a_failed_request(project: Project) -> None:
     project.write(SPEC.format(platform=project.platform))
+    (project.folder / "token.txt").write_text(FIRST_TOKEN + "\n")
     api_context(project.folder)
     project.ok("apply", "--yes")
     first = _credentials(project)
@@ -130,3 +137,33 @@ def test_rotation_rolls_the_api_without_a_failed_request(project: Project) -> No
     ]
     assert entry["result"]["status"] == "ok"
     assert second["password"] not in json.dumps(entry)
+
+
+def test_a_changed_secret_value_rolls_its_deployment_and_is_stored_nowhere(
+    project: Project,
+) -> None:
+    """A `{file}` secret's new value: plan shows the deployment replaced, apply rolls it, and
+    neither value is written in plain text anywhere in the state directory."""
+    assert project.plan()[0] == 0  # the module's first test left it applied
+    (project.folder / "token.txt").write_text(SECOND_TOKEN + "\n")
+    code, plan = project.plan()
+    assert code == 2
+    assert {("api", "acme_api_0", "replace"), ("api", "acme_api_1", "replace")} <= changes(plan)[
+        "acme"
+    ]
+    shown = project.ok("plan").stdout
+    applied = project.ok("apply", "--yes")
+    api = names.container_name(project.platform, "acme", "api", 0)
+    out = subprocess.run(
+        ["docker", "exec", api, "printenv", "API_TOKEN"], capture_output=True, text=True
+    )
+    assert out.stdout.strip() == SECOND_TOKEN
+    for text in (shown, applied.stdout + applied.stderr):
+        assert FIRST_TOKEN not in text and SECOND_TOKEN not in text
+    for path in project.state_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            if path.relative_to(project.state_dir).parts[0] == "volumes":
+                continue
+            data = path.read_bytes()
+            assert FIRST_TOKEN.encode() not in data, path
+            assert SECOND_TOKEN.encode() not in data, path
