@@ -146,11 +146,16 @@ def test_drift_after_the_plan_stops_the_apply_at_the_plan(saved: Project) -> Non
 
 def tree_digest(root: Path) -> dict[str, str]:
     """Every file's sha256, but the databases' own live files: PostgreSQL writes there, not
-    hosting (the tenants' filesystems are mounted under volumes/)."""
+    hosting (the tenants' filesystems are mounted under volumes/, and the WAL it archives
+    lands in backups/TENANT/DATABASE/wal/ whenever a segment fills)."""
+
+    def postgres_writes(parts: tuple[str, ...]) -> bool:
+        return parts[:1] == ("volumes",) or (parts[:1] == ("backups",) and parts[3:4] == ("wal",))
+
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "/"
         for p in sorted(root.rglob("*"))
-        if not p.is_symlink() and p.relative_to(root).parts[:1] != ("volumes",)
+        if not p.is_symlink() and not postgres_writes(p.relative_to(root).parts)
     }
 
 
