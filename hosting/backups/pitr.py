@@ -29,6 +29,7 @@ from typing import IO, Any
 
 from hosting.backups import crypto, files, reading
 from hosting.backups.pg import CHUNK, Target, _exec_args, _locked, _summary, locate
+from hosting.databases.local import run_sql
 from hosting.errors import HostingError, ProviderError, UsageError
 from hosting.metering.engine import Engine
 from hosting.provider.runtime import docker_env
@@ -231,19 +232,11 @@ def retention_days(spec: Spec, tenant: str) -> int:
 
 
 def _psql_value(spec: Spec, target: Target, sql: str, timeout: float = 60) -> str:
-    args = _exec_args(
-        target, "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
-        "-U", target.user, "-d", target.dbname, "-c", sql,
-    )  # fmt: skip
-    try:
-        out = subprocess.run(
-            args, capture_output=True, timeout=timeout, env=docker_env(spec), check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise ProviderError(f"the database did not answer within {timeout:g} s") from None
-    if out.returncode != 0:
-        raise ProviderError(f"psql failed (exit {out.returncode}): {_summary(out.stderr, target)}")
-    return out.stdout.decode(errors="replace").strip()
+    """One value from the live server, on its local socket (hosting.databases.local)."""
+    return run_sql(
+        spec.platform.docker.host, target.container, target.user, target.dbname, sql,
+        timeout=timeout, one_transaction=False,
+    ).strip()  # fmt: skip
 
 
 def base_backup(
