@@ -19,7 +19,7 @@ from hosting.cli import cli
 from hosting.cli.context import App
 from hosting.cli.output import echo_json, json_option, table
 from hosting.cli.plan_output import SYMBOL, plan_json, plan_text
-from hosting.errors import HostingError, LimitError, NotFoundError, UsageError
+from hosting.errors import HostingError, LimitError, NotFoundError, ProviderError, UsageError
 from hosting.spec import limits, names
 from hosting.spec.models import DatabaseDeployment, Spec
 
@@ -611,7 +611,10 @@ def _current_login(app: App, tid: str, did: str, env: dict[str, str]) -> tuple[s
 
     key = f"{tid}/{did}"
     if passphrase_from_env() is not None:
-        applied = _driver(app, live=False).previous_outputs().get(key)
+        try:
+            applied = _driver(app, live=False).previous_outputs().get(key)
+        except ProviderError:  # no engine here: what the container says, checked below
+            applied = None
         if isinstance(applied, dict) and applied.get("user") and applied.get("password"):
             return str(applied["user"]), str(applied["password"])
     user, password = env.get("POSTGRES_USER", ""), env.get("POSTGRES_PASSWORD", "")

@@ -56,6 +56,23 @@ def test_credentials_hide_the_password_unless_asked(running: tuple[World, Path])
         assert conn.execute("select 1").fetchone() == (1,)
 
 
+def test_credentials_with_a_passphrase_but_no_engine_read_the_container(
+    running: tuple[World, Path],
+) -> None:
+    """With $HOSTING_PASSPHRASE set, credentials first asks the stack for the current login
+    (after `secrets rotate` it is not the container's); with no engine and no stack here, it
+    falls back to the container, whose first password is still valid."""
+    world, folder = running
+    access = world.settings.databases["alpha/db"]
+    out = run_hosting(
+        "credentials", "alpha/db", "--show-secrets", "--json", cwd=folder,
+        env={"HOSTING_PASSPHRASE": "some-passphrase", "HOSTING_ENGINE_DIR": str(folder / "none")},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(out.stdout)
+    assert (shown["user"], shown["password"]) == (access.user, access.password)
+
+
 def test_logs_of_every_replica(running: tuple[World, Path]) -> None:
     _, folder = running
     out = run_hosting("logs", "alpha/db", cwd=folder)
