@@ -42,11 +42,20 @@ DATA_MOUNT = "/var/lib/postgresql/data"  # the database volume (PGDATA is a fold
 WAL_DIR, BASE_DIR, BASE_SUFFIX = "wal", "base", ".base"
 READY_TIMEOUT_S = 600.0
 SEGMENT = re.compile(r"^[0-9A-F]{24}$")
+SEALED = ".gz.enc"  # a segment the host has encrypted (wal_seal)
 
-# Run by the restoring server: a missing segment is "not archived" (exit 1); one that does
-# not match its checksum stops recovery (exit > 125 is fatal to PostgreSQL).
+OPENED_MOUNT = "/var/lib/postgresql/wal-opened"  # sealed segments, decrypted (wal_seal)
+
+# Run by the restoring server: a sealed segment from the scratch folder the host decrypted
+# it into, else the plain one from the archive. A missing segment is "not archived" (exit
+# 1); one that does not match its checksum or did not open stops recovery (exit > 125 is
+# fatal to PostgreSQL).
 RESTORE_COMMAND = (
-    f"a={ARCHIVE_MOUNT}; f=%f; "
+    f"a={ARCHIVE_MOUNT}; o={OPENED_MOUNT}; f=%f; "
+    'if [ -f "$o/$f.gz" ]; then gzip -dc "$o/$f.gz" > %p && exit 0; '
+    'echo "restore: $f.gz.enc did not unpack" >&2; exit 200; fi; '
+    'if [ -f "$o/$f.damaged" ]; then '
+    'echo "restore: $f.gz.enc is damaged (it fails its authentication check)" >&2; exit 200; fi; '
     '[ -f "$a/$f.gz" ] || exit 1; '
     '(cd "$a" && sha256sum -c "$f.gz.sha256" >/dev/null 2>&1) || '
     '{ echo "restore: $f.gz does not match its checksum" >&2; exit 200; }; '
@@ -170,11 +179,14 @@ def archived_segments(state_dir: Path, tenant: str, deployment: str) -> list[str
     folder = archive_dir(state_dir, tenant, deployment)
     if not folder.is_dir():
         return []
-    return sorted(
-        p.name[: -len(".gz")]
-        for p in folder.iterdir()
-        if p.name.endswith(".gz") and not p.name.startswith(".") and p.is_file()
-    )
+    names = set()
+    for p in folder.iterdir():
+        if p.name.startswith(".") or not p.is_file():
+            continue
+        for suffix in (".gz", SEALED):  # plain as archived, or sealed since (wal_seal)
+            if p.name.endswith(suffix):
+                names.add(p.name[: -len(suffix)])
+    return sorted(names)
 
 
 @dataclass(frozen=True)
@@ -213,6 +225,7 @@ def prune(
     for seg in drop_wal:
         (folder / f"{seg}.gz.sha256").unlink(missing_ok=True)
         (folder / f"{seg}.gz").unlink(missing_ok=True)
+        (folder / f"{seg}{SEALED}").unlink(missing_ok=True)
     cutoff = time.time() - files.STALE_PARTIAL_S
     for sub in (folder, base_dir(state_dir, tenant, deployment)):
         for partial in sub.glob(".*" + files.PARTIAL) if sub.is_dir() else []:

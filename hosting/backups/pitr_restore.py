@@ -4,8 +4,9 @@
    every encrypted chunk) and unpacked into `<PGDATA>.restore-<stamp>`, a sibling of the
    data directory in the same volume, by a container with no network;
 2. a second such container runs PostgreSQL on it with `recovery.signal`, the archive
-   read-only, `recovery_target_time` and `recovery_target_action=promote`, until it has
-   left recovery and answers a query, then stops it cleanly;
+   read-only (its sealed segments decrypted into a scratch folder beside it, wal_seal),
+   `recovery_target_time` and `recovery_target_action=promote`, until it has left recovery
+   and answers a query, then stops it cleanly;
 3. only then is the database container stopped, the directories renamed (the old one to
    `<PGDATA>.before-<stamp>`, kept until `backup prune`), and the container started again.
 A failure in 1 or 2 removes the sibling and leaves the running database as it was.
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from hosting.backups import files, pitr, reading
+from hosting.backups import files, pitr, reading, wal_seal
 from hosting.backups.pg import Target, _locked, database_deployment, locate
 from hosting.errors import HostingError, ProviderError, UsageError
 from hosting.metering.engine import Engine
@@ -162,7 +163,12 @@ def _restore(
     token = secrets.token_hex(5)
     try:
         _unpack(spec, live, image, base, fresh, f"hosting-pitr-unpack-{token}", ref)
-        _recover(spec, live, image, archive, fresh, target_time, f"hosting-pitr-{token}", ref)
+        # Sealed segments decrypted for the recovery only (wal_seal), removed whatever happens.
+        with wal_seal.opened(state_dir, tenant, deployment, base.first_wal) as opened:
+            _recover(
+                spec, live, image, (archive, opened.resolve()), fresh, target_time,
+                f"hosting-pitr-{token}", ref,
+            )  # fmt: skip
     except HostingError as exc:
         _discard(spec, live, image, fresh, f"hosting-pitr-clean-{token}", ref)
         raise RestoreFailed(
@@ -180,9 +186,10 @@ def _flush_wal(spec: Spec, state_dir: Path, target: Target, tenant: str, dep: st
         segment = pitr._psql_value(spec, target, "SELECT pg_walfile_name(pg_switch_wal())")
     except HostingError:
         return
-    path = pitr.archive_dir(state_dir, tenant, dep) / f"{segment}.gz"
+    folder = pitr.archive_dir(state_dir, tenant, dep)
+    names = (folder / f"{segment}.gz", folder / f"{segment}{pitr.SEALED}")
     deadline = time.monotonic() + SWITCH_WAIT_S
-    while time.monotonic() < deadline and not path.is_file():
+    while time.monotonic() < deadline and not any(p.is_file() for p in names):
         time.sleep(0.5)
 
 
@@ -204,14 +211,16 @@ def _unpack(
 
 
 def _recover(
-    spec: Spec, live: _Live, image: str, archive: Path, fresh: PurePosixPath,
+    spec: Spec, live: _Live, image: str, archives: tuple[Path, Path], fresh: PurePosixPath,
     target_time: datetime, name: str, ref: str,
 ) -> None:  # fmt: skip
     when = target_time.astimezone(UTC).isoformat(sep=" ")
+    archive, opened = archives
     try:
         _docker(
             spec, "run", "-d", *_hardened(live, name, ref),
             "--mount", f"type=bind,source={archive},target={pitr.ARCHIVE_MOUNT},readonly",
+            "--mount", f"type=bind,source={opened},target={pitr.OPENED_MOUNT},readonly",
             "--entrypoint", "postgres", image, "-D", str(fresh),
             "-c", "listen_addresses=", "-c", "unix_socket_directories=/tmp",
             # archive_mode on with no command: the new timeline's files wait in pg_wal

@@ -19,10 +19,18 @@ ARCHIVE_DIR_MODE = 0o1777
 # last, both by rename after fsync: a killed run leaves only a hidden .partial (named by its
 # shell's pid, so no later run has to overwrite it), which nothing reads.
 # An existing segment is never overwritten: identical is success, different refused.
+# Once the host has sealed it (hosting/backups/wal_seal.py: `$f.gz.enc`, the plain file
+# removed) it cannot be compared without the key, which the server never holds: a sealed
+# name counts as archived. Safe enough because the folder is this one server's alone (its
+# own bind mount), a segment's name is unique to its timeline, and a restore promotes onto
+# a timeline no history file in the archive names (it is given every history, sealed ones
+# included). The plain name is tested first: the sealer writes `.gz.enc` before it removes
+# `.gz`, so a segment being sealed meanwhile is always seen under one of the two.
 ARCHIVE_COMMAND = (
     f"a={ARCHIVE_MOUNT}; f=%f; "
     'if [ -f "$a/$f.gz" ]; then gzip -dc "$a/$f.gz" | cmp -s - %p && exit 0; '
     'echo "archive: $f.gz exists with different contents, not overwritten" >&2; exit 1; fi; '
+    '[ -f "$a/$f.gz.enc" ] && exit 0; '
     't="$a/.$f.$$.partial"; c="$a/.$f.$$.sha256.partial"; '
     'gzip -1 -c %p > "$t" && sync "$t" && '
     's=$(sha256sum "$t" | cut -d " " -f 1) && echo "$s  $f.gz" > "$c" && sync "$c" && '
