@@ -174,3 +174,65 @@ def test_a_backup_run_copies_the_encrypted_dump_off_host(
     finally:
         remove([name])
         docker("volume", "rm", "-f", volume, check=False)
+
+
+def _pitr_state(state: Path) -> tuple[Path, Path]:
+    """A database's base backup (+ sidecar), two sealed WAL files, one plain segment not
+    sealed yet (+ its checksum), and hidden partials, laid out as pitr and wal_seal do."""
+    base = files.deployment_dir(state, "acme", "db") / "base"
+    wal = files.deployment_dir(state, "acme", "db") / "wal"
+    base.mkdir(parents=True)
+    wal.mkdir()
+    made = base / "20261125T101500.000Z.base"
+    made.write_bytes(b"HSTBKENC" + os.urandom(5000))
+    files.write_sidecar(
+        made,
+        {"started": "2026-11-25T10:15:00Z", "finished": "2026-11-25T10:16:00Z",
+         "first_wal": "000000010000000000000002"},
+    )  # fmt: skip
+    (base / ".20261126T101500.000Z.base.partial").write_bytes(b"half a base backup")
+    for seg in ("000000010000000000000002", "00000002.history"):
+        (wal / f"{seg}.gz.enc").write_bytes(b"HSTBKENC" + os.urandom(3000))
+    (wal / "000000010000000000000003.gz").write_bytes(b"plain-wal-must-stay-home")
+    (wal / "000000010000000000000003.gz.sha256").write_text("x  000000010000000000000003.gz\n")
+    (wal / ".000000010000000000000004.77.partial").write_bytes(b"an archive run's")
+    return base, wal
+
+
+def test_base_backups_and_sealed_wal_are_copied_once_and_plain_wal_never(
+    s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket, client = _bucket(s3_url, monkeypatch)
+    cfg = _cfg(s3_url, bucket, prefix="pitr/")
+    base, wal = _pitr_state(tmp_path)
+    expected = [
+        "pitr/acme/db/base/20261125T101500.000Z.base",
+        "pitr/acme/db/base/20261125T101500.000Z.json",
+        "pitr/acme/db/wal/000000010000000000000002.gz.enc",
+        "pitr/acme/db/wal/00000002.history.gz.enc",
+    ]
+    sent = offsite.sync_pitr(cfg, tmp_path, tmp_path, "acme", "db")
+    assert sent == expected  # a base backup before its sidecar
+    listed = client.list_objects_v2(Bucket=bucket)["Contents"]
+    assert sorted(item["Key"] for item in listed) == sorted(expected)
+    for key in expected:
+        local = (base if "/base/" in key else wal) / key.rsplit("/", 1)[1]
+        assert _get(client, bucket, key) == local.read_bytes()
+    assert b"plain-wal-must-stay-home" not in b"".join(_get(client, bucket, k) for k in expected)
+
+    # Nothing new: nothing sent. A file whose copy differs in size, and a new one, are sent.
+    assert offsite.sync_pitr(cfg, tmp_path, tmp_path, "acme", "db") == []
+    (wal / "000000010000000000000002.gz.enc").write_bytes(b"HSTBKENC" + os.urandom(10))
+    (wal / "000000010000000000000003.gz.enc").write_bytes(b"HSTBKENC" + os.urandom(10))
+    assert offsite.sync_pitr(cfg, tmp_path, tmp_path, "acme", "db") == [
+        "pitr/acme/db/wal/000000010000000000000002.gz.enc",
+        "pitr/acme/db/wal/000000010000000000000003.gz.enc",
+    ]
+    # An unreachable store is one line naming it; the next run sends what is missing.
+    closed = _cfg(f"http://127.0.0.1:{_free_port()}", bucket)
+    (wal / "000000010000000000000004.gz.enc").write_bytes(b"HSTBKENC" + os.urandom(10))
+    with pytest.raises(ProviderError, match="Could not connect"):
+        offsite.sync_pitr(closed, tmp_path, tmp_path, "acme", "db")
+    assert offsite.sync_pitr(cfg, tmp_path, tmp_path, "acme", "db") == [
+        "pitr/acme/db/wal/000000010000000000000004.gz.enc"
+    ]
