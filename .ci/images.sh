@@ -49,7 +49,7 @@ fi
 
 # postgres 15: debootstrap minbase with postgresql-15 (~35 s), rootfs tarball cached.
 if ! have hosting-test/postgres:15; then
-  tarball="$cache/postgres15-rootfs.tar"
+  tarball="$cache/postgres15-rootfs-v2.tar"  # v2: POSTGRES_PASSWORD_FILE
   if [ ! -s "$tarball" ]; then
     d=$(mktemp -d)
     # The machine's own apt mirror: the first URI apt is configured with.
@@ -66,7 +66,10 @@ export PGDATA=${PGDATA:-/var/lib/postgresql/data}
 BIN=/usr/lib/postgresql/15/bin
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   mkdir -p "$PGDATA"; chmod 700 "$PGDATA"
-  pwfile=$(mktemp); printf '%s' "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required}" > "$pwfile"
+  # POSTGRES_PASSWORD_FILE (a Docker secret on swarm) like the official image, else the env.
+  pwfile=$(mktemp)
+  if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then cat "$POSTGRES_PASSWORD_FILE" > "$pwfile"
+  else printf '%s' "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE is required}" > "$pwfile"; fi
   "$BIN/initdb" -D "$PGDATA" -U "${POSTGRES_USER:-postgres}" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 >/dev/null
   rm -f "$pwfile"
   echo "host all all 0.0.0.0/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"

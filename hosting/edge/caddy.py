@@ -111,7 +111,7 @@ def edge_routes(
                     if given is not None
                     else [
                         f"{names.container_name(platform, tid, did, i)}:{dep.listen_port}"
-                        for i in range(dep.replicas)
+                        for i in range(dep.replica_count)
                     ]
                 )
                 root = None

@@ -56,7 +56,9 @@ def record_deployments(
                     "image": dep.image,
                     "build": dep.build.context if dep.build else None,
                     "static": dep.static,
-                    "replicas": dep.replicas,
+                    "replicas": (
+                        dep.autoscale.model_dump() if dep.autoscale else dep.replica_count
+                    ),
                     "health_path": dep.health.path,
                     "env": dict(dep.env),
                     "secrets": sorted(dep.secrets),

@@ -19,10 +19,17 @@ from typing import Any
 
 from hosting.edge.caddy import build_config, push_config
 from hosting.engine import locate as engine
-from hosting.errors import ConcurrentUpdateError, HostingError, ProviderError, SecretError
+from hosting.errors import (
+    ConcurrentUpdateError,
+    HostingError,
+    ProviderError,
+    SecretError,
+    UsageError,
+)
 from hosting.provider import edge_links, firewall, netshape, poolers, runtime, volume_quota
 from hosting.provider.events import Collector, Step
 from hosting.provider.saved_plan import Fingerprint, file_sha256, secret_digest
+from hosting.provider.swarm import swarm_upstreams
 from hosting.sources.build import static_sites
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
@@ -196,7 +203,10 @@ class Driver:
             base_dir=self.base_dir,
             verified_domains=verified_domains(self.spec, self.state_dir),
             suspended=suspended_tenants(self.state_dir),
-            host_cpus=runtime.engine_cpus(self.spec),
+            # a swarm's nodes each have their own; the scheduler places tasks where they fit
+            host_cpus=None
+            if self.spec.platform.target == "swarm"
+            else runtime.engine_cpus(self.spec),
             io_device=runtime.io_device(self.spec),
             volume_root=(
                 volume_quota.root_of(self.state_dir)
@@ -317,8 +327,10 @@ class Driver:
         it fails the update instead of being taken."""
         stack = self._prepared(persist=True)
         collector = Collector(self.on_step)
-        warnings = self.prepare_host()  # may refuse: before anything changes
-        edge_links.leave_removed(self.spec)
+        swarm = self.spec.platform.target == "swarm"
+        warnings = [] if swarm else self.prepare_host()  # may refuse: before anything changes
+        if not swarm:
+            edge_links.leave_removed(self.spec)
         if targets:
             # The engine checks --target against the state before the program runs, so a
             # refresh inside a targeted up refuses new resources: refresh on its own first.
@@ -335,6 +347,11 @@ class Driver:
             collector,
         )
         outputs = {k: v.value for k, v in res.outputs.items()}
+        if self.spec.platform.target == "swarm":
+            # The host-local steps below act on this engine's containers and veths; a swarm's
+            # tasks run on its nodes (README: "Swarm target" says what is not enforced).
+            self.load_edge()
+            return Result(collector.changes(), outputs, collector.diagnostics, warnings=warnings)
         runtime.enforce_pids_limits(self.spec, self._pids_limits(self._settings_used))
         # Only a complete apply has rolled every dependant of a rotated database; before the
         # poolers' verifiers are synced, so a login a restore took away is there again.
@@ -465,6 +482,11 @@ class Driver:
         from hosting.stacks.settings import new_password
 
         key = f"{tenant}/{deployment}"
+        if self.spec.platform.target == "swarm":
+            raise UsageError(
+                "`secrets rotate` runs on platform.target docker only so far",
+                "on a swarm, the database's task is on another node than this command",
+            )
         stack = self._stack()
         databases = self._stored_databases(stack)
         if key not in databases:
@@ -625,6 +647,7 @@ class Driver:
             ca_root_path=EDGE_CA_ROOT,
             suspended=suspended_tenants(self.state_dir),
             static_sources=static_sites(self.spec, self.base_dir),
+            upstreams=swarm_upstreams(self.spec) if self.spec.platform.target == "swarm" else None,
         )
         sock = self.state_dir / "edge" / "admin" / "admin.sock"
         deadline = time.monotonic() + timeout_s

@@ -100,7 +100,7 @@ def status(
                 static = False
             else:
                 static = dep.static is not None or (tid, did) in static_sources
-                wanted = 0 if static else dep.replicas
+                wanted = 0 if static else dep.replica_count
                 host = names.hostname(tid, did, dep.type, spec.platform.domain)
                 urls = [f"https://{h}" for h in (host, *(d for d in dep.domains if d in verified))]
             states = [
@@ -202,6 +202,6 @@ def io_device(spec: Spec) -> str | None:
     a remote engine, whose disks this machine cannot see."""
     from hosting.provider.blockdev import device_of
 
-    if not spec.platform.docker.host.startswith("unix://"):
-        return None
+    if not spec.platform.docker.host.startswith("unix://") or spec.platform.target == "swarm":
+        return None  # a swarm task's disk is on whichever node runs it
     return device_of(docker(spec, "info", "-f", "{{.DockerRootDir}}").strip())

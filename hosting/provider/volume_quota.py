@@ -295,6 +295,8 @@ def usable(spec: Spec) -> str | None:
     """Why this platform's database volumes cannot be bounded, or None when they are: the
     same answer for plan and apply on one machine, whoever runs them, so that a plan made
     without root (a read-only preview) declares the volumes apply makes."""
+    if spec.platform.target == "swarm":
+        return "a swarm's volumes live on its nodes"
     if not spec.platform.docker.host.startswith("unix://"):
         return "the engine is on another host"
     return missing_tools()

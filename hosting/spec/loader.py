@@ -47,6 +47,7 @@ _MODEL_AT: list[tuple[tuple[str, ...], type[BaseModel] | None]] = [
     (("tenants", "*", "deployments", "*", "build"), models.Build),
     (("tenants", "*", "deployments", "*", "health"), models.Health),
     (("tenants", "*", "deployments", "*", "pooling"), models.Pooling),
+    (("tenants", "*", "deployments", "*", "replicas"), models.Autoscale),
     (("tenants", "*", "deployments", "*", "secrets", "*"), models.SecretRef),
 ]
 
@@ -224,7 +225,10 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Path_, list[str]]:
             isinstance(node, dict)
             and not leftover
             and part not in ("[key]",)
-            and (isinstance(part, str) and part not in ("web", "api", "database", "function-after"))
+            and (
+                isinstance(part, str)
+                and part not in ("web", "api", "database", "function-after", "count", "autoscale")
+            )
         ):
             path.append(part)  # a missing or unknown key: report it by name
             node = None

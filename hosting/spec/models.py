@@ -12,7 +12,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 LABEL_RE = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
 PLATFORM_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -198,6 +206,11 @@ class Platform(_Model):
     smtp: Smtp | None = None
     payments: Payments | None = None
     backups: Backups | None = None
+    target: Literal["docker", "swarm"] = Field(
+        default="docker",
+        description="docker: containers on one engine; swarm: services on a Docker Swarm "
+        "(platform.docker.host names a manager)",
+    )
 
     @field_validator("domain")
     @classmethod
@@ -403,6 +416,36 @@ def _stringify_env(value: Any) -> Any:
     return value
 
 
+class Autoscale(_Model):
+    """`replicas: {min, max, cpu_target}` (platform.target swarm): the metering agent scales
+    the service between min and max on its replicas' CPU, each at the plan's limits."""
+
+    min: int = Field(default=1, ge=1, le=100)
+    max: int = Field(ge=1, le=100)
+    cpu_target: int = Field(
+        default=70,
+        ge=10,
+        le=95,
+        description="percent of the plan's CPU per replica, averaged over the last minutes",
+    )
+    cooldown_s: int = Field(
+        default=300, ge=30, le=3600, description="seconds between two scale events"
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscale:
+        if self.min > self.max:
+            raise ValueError(f"`min` ({self.min}) is more than `max` ({self.max})")
+        return self
+
+
+# A count, or the autoscaler's bounds: chosen by shape, so an error names one branch only.
+Replicas = Annotated[
+    Annotated[int, Field(ge=1, le=100), Tag("count")] | Annotated[Autoscale, Tag("autoscale")],
+    Discriminator(lambda v: "autoscale" if isinstance(v, dict | Autoscale) else "count"),
+]
+
+
 class _App(_Model):
     image: str | None = None
     build: Build | None = None
@@ -411,7 +454,7 @@ class _App(_Model):
     )
     runtime: Runtime | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
-    replicas: int = Field(default=1, ge=1, le=100)
+    replicas: Replicas = 1
     command: list[str] | None = None
     env: dict[str, EnvValue] = Field(default_factory=dict)
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
@@ -438,6 +481,15 @@ class _App(_Model):
         for d in v:
             _check_hostname(d)
         return v
+
+    @property
+    def replica_count(self) -> int:
+        """How many replicas apply starts: the count, or the autoscaler's minimum."""
+        return self.replicas.min if isinstance(self.replicas, Autoscale) else self.replicas
+
+    @property
+    def autoscale(self) -> Autoscale | None:
+        return self.replicas if isinstance(self.replicas, Autoscale) else None
 
     @property
     def listen_port(self) -> int | None:

@@ -47,3 +47,8 @@ def edge_name(platform: str) -> str:
 def database_name(deployment: str) -> str:
     """The product document's `db_<deployment id>`; PostgreSQL names cannot hold `-`."""
     return "db_" + deployment.replace("-", "_")
+
+
+def service_name(platform: str, tenant: str, deployment: str) -> str:
+    """A deployment's Swarm service (platform.target swarm): one for all its replicas."""
+    return f"{platform}_{tenant}_{deployment}"

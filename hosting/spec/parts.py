@@ -58,6 +58,7 @@ class Parts:
     plans: dict[str, Plan]  # the plans that are valid
     plan_names: frozenset[str]  # every plan of the catalog and the file, valid or not
     tenants: dict[str, TenantPart]
+    target: str | None = "docker"  # platform.target; None when invalid itself
 
 
 def of_spec(spec: Spec, plan_names: frozenset[str] = frozenset()) -> Parts:
@@ -72,6 +73,7 @@ def of_spec(spec: Spec, plan_names: frozenset[str] = frozenset()) -> Parts:
             tid: TenantPart(t.plan, t.limits is not None, dict(t.deployments))
             for tid, t in spec.tenants.items()
         },
+        target=spec.platform.target,
     )
 
 
@@ -105,7 +107,12 @@ def of_data(data: Any, plan_names: frozenset[str] = frozenset()) -> Parts:
         plans=plans,
         plan_names=frozenset(str(n) for n in _mapping(data.get("plans"))) | plan_names,
         tenants=tenants,
+        target=_target(platform.get("target", "docker")),
     )
+
+
+def _target(value: Any) -> str | None:
+    return value if value in ("docker", "swarm") else None
 
 
 def _mapping(value: Any) -> dict[Any, Any]:

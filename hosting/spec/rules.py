@@ -35,7 +35,17 @@ NO_POOLING_PLANS = frozenset({"free"})
 
 def check(spec: Parts, base_dir: Path) -> list[Problem]:
     problems: list[Problem] = []
-    rules = (_plans, _limits, _domains, _references, _secrets_inline, _paths, _runtimes, _names)
+    rules = (
+        _plans,
+        _limits,
+        _domains,
+        _references,
+        _secrets_inline,
+        _paths,
+        _runtimes,
+        _names,
+        _target,
+    )
     for rule in rules:
         problems.extend(rule(spec, base_dir))
     return problems
@@ -304,3 +314,45 @@ def _names(spec: Parts, _: Path) -> Iterator[Problem]:
                     f"generated subdomain {host} collides with {seen[host]}; rename one",
                 )
             seen[host] = f"{tid}/{did}"
+
+
+# What a swarm target cannot run yet, and why (the fix is in the message).
+_NOT_ON_SWARM = {
+    "build": "images built here exist on this engine only: push the image to a registry "
+    "the nodes reach and give `image`",
+    "source": "images built here exist on this engine only: push the image to a registry "
+    "the nodes reach and give `image`",
+    "pooling": "connection pooling runs on platform.target docker only so far",
+}
+
+
+def _target(spec: Parts, _: Path) -> Iterator[Problem]:
+    """Autoscaling needs the swarm target; a swarm cannot (yet) run everything docker can."""
+    if spec.target is None:
+        return  # reported by the model
+    for tid, tenant in spec.tenants.items():
+        for did, dep in tenant.deployments.items():
+            at = ("tenants", tid, "deployments", did)
+            if isinstance(dep, WebDeployment | ApiDeployment):
+                if dep.autoscale is not None and spec.target != "swarm":
+                    yield (
+                        (*at, "replicas"),
+                        "autoscaling (`replicas: {min, max}`) needs `platform.target: swarm` "
+                        "(give a number of replicas, or set the target)",
+                    )
+                if spec.target == "swarm":
+                    for fld in ("build", "source"):
+                        if getattr(dep, fld) is not None:
+                            yield (*at, fld), f"not on platform.target swarm: {_NOT_ON_SWARM[fld]}"
+            elif isinstance(dep, DatabaseDeployment) and spec.target == "swarm":
+                if dep.pooling is not None:
+                    yield (
+                        (*at, "pooling"),
+                        f"not on platform.target swarm: {_NOT_ON_SWARM['pooling']}",
+                    )
+                if dep.replicas:
+                    yield (
+                        (*at, "replicas"),
+                        "not on platform.target swarm: read replicas run on platform.target "
+                        "docker only so far (remove `replicas`)",
+                    )

@@ -57,6 +57,11 @@ def paused_gc() -> Iterator[None]:
 def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> None:
     platform = spec.platform.name
     desired = desired_containers(spec, settings)
+    if spec.platform.target == "swarm":
+        from hosting.stacks.swarm import build_swarm  # only its own program imports it
+
+        build_swarm(spec, settings, desired)
+        return
     provider = docker.Provider("docker", host=spec.platform.docker.host)
     root = pulumi.ResourceOptions(providers=[provider])
     networks: dict[str, TenantNetwork] = {}

@@ -152,7 +152,7 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
                     io_device=settings.io_device,
                     health_probe=PROBE if source is not None else None,
                 )
-                for replica in range(dep.replicas)
+                for replica in range(dep.replica_count)
             ]
     acme = spec.platform.acme
     edge = containers.edge_container(
