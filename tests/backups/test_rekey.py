@@ -84,3 +84,31 @@ def test_a_damaged_backup_does_not_stop_the_change(tmp_path: Path) -> None:
     assert a.read_bytes() == bytes(data)
     header = crypto.read_header(io.BytesIO(bytes(data)), a.name)
     assert crypto.opens_with(header, OLD)
+
+
+def test_base_backups_and_sealed_wal_follow_the_new_passphrase_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Else a passphrase change would leave point-in-time recovery unable to open them.
+    folder = deployment_dir(tmp_path, "acme", "db")
+    (folder / "base").mkdir(parents=True)
+    (folder / "wal").mkdir()
+    base = folder / "base" / "20260101T000000.000Z.base"
+    data = b"".join(crypto.seal([DUMP], OLD))
+    base.write_bytes(data)
+    write_sidecar(base, {"sha256": hashlib.sha256(data).hexdigest(), "first_wal": "W"})
+    wal = folder / "wal" / "000000010000000000000001.gz.enc"
+    wal.write_bytes(b"".join(crypto.seal([DUMP], OLD)))
+    plain_wal = folder / "wal" / "000000010000000000000002.gz"  # not sealed yet: not touched
+    plain_wal.write_bytes(b"gzip")
+    with rekeyed(tmp_path, OLD, NEW) as result:
+        assert _plain(wal, OLD) == DUMP
+    assert sorted(result.done) == [f"acme/db/base/{base.name}", f"acme/db/wal/{wal.name}"]
+    assert _plain(base, NEW) == DUMP and _plain(wal, NEW) == DUMP
+    meta = json.loads(base.with_suffix(".json").read_text())
+    assert meta["first_wal"] == "W"
+    monkeypatch.setenv("HOSTING_PASSPHRASE", NEW)
+    assert check(base, meta["sha256"]) == "encrypted"
+    assert plain_wal.read_bytes() == b"gzip"
+    assert not (folder / "wal" / "000000010000000000000001.json").exists()  # WAL has none
+    assert [p.name for p in tmp_path.rglob("*.partial")] == []
