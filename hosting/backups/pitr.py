@@ -349,6 +349,8 @@ class BaseOutcome:
     pruned: tuple[str, ...] = ()
     error: str | None = None
     skipped: bool = False  # not archiving yet: no base backup can serve it
+    sealed: tuple[str, ...] = ()  # WAL files sealed after it (wal_seal)
+    offsite: tuple[str, ...] = ()  # keys copied to platform.backups.s3 (offsite.sync_pitr)
 
 
 def base_backup_all(

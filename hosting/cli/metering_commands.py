@@ -40,6 +40,10 @@ def agent_options(func: F) -> F:
         click.option("--no-base-backups", "no_base_backups", is_flag=True,
                      help="Leave out the base backup (pg_basebackup, for point-in-time recovery) "
                      "each database backup run otherwise takes, with the plan's retention."),
+        click.option("--wal-interval", type=click.FloatRange(min=0), default=60.0,
+                     show_default=True,
+                     help="Seconds between sealing the archived WAL (encrypted at rest) and "
+                     "copying it and base backups off-host (platform.backups.s3); 0 disables."),
         click.option("--drill-interval", type=click.FloatRange(min=0), default=86400.0,
                      show_default=True,
                      help="Seconds between restore drills of the newest backups; 0 disables."),
@@ -82,6 +86,7 @@ def _agent(app: App, opts: dict[str, Any], echo: bool) -> Agent:
         backup_interval=opts["backup_interval"],
         drill_interval=opts["drill_interval"],
         base_backups=not opts["no_base_backups"],
+        wal_interval=opts["wal_interval"],
         snapshot_interval=opts["snapshot_interval"],
         access_logs=logs,
         edge_url=opts["edge_url"],
@@ -169,6 +174,8 @@ def _render_outcomes(outcomes: list[JobOutcome]) -> None:
             text = f"{s['backed_up']} databases backed up" if s.get("due", True) else "not due"
         elif o.job == "drills":
             text = f"{s['drilled']} backups restored in drills" if s.get("due", True) else "not due"
+        elif o.job == "wal":
+            text = f"{s['sealed']} WAL files sealed, {s['copied']} files copied off-host"
         elif o.job == "snapshot":
             text = f"store snapshot {s['snapshot']}" if s.get("due", True) else "not due"
         else:
@@ -186,8 +193,8 @@ def _render_outcomes(outcomes: list[JobOutcome]) -> None:
 @json_option
 @click.pass_context
 def meter(ctx: click.Context, /, once: bool, as_json: bool, **opts: Any) -> None:
-    """The metering agent: `meter --once` runs one cycle of every collector, and the
-    database backups and restore drills when they are due (--backup-interval,
+    """The metering agent: `meter --once` runs one cycle of every collector and of the WAL
+    job, and the database backups and restore drills when they are due (--backup-interval,
     --drill-interval after the newest; 0 disables);
     `meter` alone runs the agent like `hosting agent`.
 
@@ -204,6 +211,9 @@ def meter(ctx: click.Context, /, once: bool, as_json: bool, **opts: Any) -> None
         pass  # a store that will not open is one error here, not one per collector
     runner = _agent(app, opts, echo=False)
     outcomes = runner.run_once()
+    wal = runner.run_wal()  # cheap when nothing is new: every run, like the collectors
+    if wal is not None:
+        outcomes.append(wal)
     backups = runner.run_due_backups()  # on the agent's schedule, so cron can run --once often
     if backups is not None:
         outcomes.append(backups)

@@ -3,13 +3,14 @@ what `backup list` and `backup restore --to-time` add (hosting/backups/pitr*.py)
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from hosting.backups import pitr
+from hosting.backups import pitr, wal_seal
 from hosting.backups.pg import database_deployment
 from hosting.cli.backup_commands import _split, backup, pass_app
 from hosting.cli.context import App
@@ -92,8 +93,9 @@ def restore_to_time(app: App, tenant: str, deployment: str, text: str, yes: bool
 @json_option
 @pass_app
 def base_cmd(app: App, ref: str | None, as_json: bool) -> None:
-    """Base backup now (pg_basebackup) of one database, a tenant's, or every one; then the
-    plan's retention (backup_retention_days) for base backups and WAL. Exit 1 if one failed."""
+    """Base backup now (pg_basebackup) of one database, a tenant's, or every one; then its
+    archived WAL sealed, the plan's retention (backup_retention_days) for base backups and
+    WAL, and with platform.backups.s3 the off-host copy. Exit 1 if one failed."""
     tenant, deployment = _split(ref)
     outcomes = []
     for tid, did in _databases(app.spec, tenant, deployment):
@@ -101,30 +103,53 @@ def base_cmd(app: App, ref: str | None, as_json: bool) -> None:
             continue
         try:
             made = pitr.base_backup(app.spec, app.state_dir, tid, did)
+            sealed = wal_seal.seal(app.state_dir, tid, did).sealed
             gone, wal = pitr.prune(app.state_dir, tid, did, pitr.retention_days(app.spec, tid))
-            outcomes.append(pitr.BaseOutcome(tid, did, True, made, (*gone, *wal)))
         except HostingError as exc:
             outcomes.append(pitr.BaseOutcome(tid, did, False, error=exc.message))
+            continue
+        done = pitr.BaseOutcome(tid, did, True, made, (*gone, *wal), sealed=tuple(sealed))
+        outcomes.append(_copied(app, done))
     if as_json:
         echo_json(
             {"base_backups": [
                 {"tenant": o.tenant, "deployment": o.deployment, "ok": o.ok, "error": o.error,
-                 "name": o.backup.name if o.backup else None, "pruned": list(o.pruned)}
+                 "name": o.backup.name if o.backup else None, "pruned": list(o.pruned),
+                 "wal_sealed": len(o.sealed), "offsite": list(o.offsite)}
                 for o in outcomes
             ]}
         )  # fmt: skip
     else:
         for o in outcomes:
-            if o.ok and o.backup is not None:
+            if o.backup is not None:
                 extra = f"; pruned {len(o.pruned)} old files" if o.pruned else ""
+                extra += f"; sealed {len(o.sealed)} WAL files" if o.sealed else ""
+                extra += f"; copied {len(o.offsite)} files off-host" if o.offsite else ""
                 click.echo(
                     f"{o.tenant}/{o.deployment}: {o.backup.path}"
                     f" ({human_bytes(o.backup.size_bytes)}){extra}"
                 )
-            else:
+            if not o.ok:
                 click.echo(f"error: {o.tenant}/{o.deployment}: {o.error}", err=True)
     if any(not o.ok for o in outcomes):
         raise click.exceptions.Exit(1)
+
+
+def _copied(app: App, done: pitr.BaseOutcome) -> pitr.BaseOutcome:
+    """The base backups and sealed WAL the bucket lacks, copied (platform.backups.s3); a
+    failed copy keeps everything local and makes the outcome fail, as for dumps."""
+    s3 = app.spec.platform.backups.s3 if app.spec.platform.backups else None
+    if s3 is None:
+        return done
+    from hosting.backups import offsite
+
+    try:
+        sent = offsite.sync_pitr(
+            s3, app.file_path.resolve().parent, app.state_dir, done.tenant, done.deployment
+        )
+    except HostingError as exc:
+        return replace(done, ok=False, error=f"base backup made, not off-host: {exc.message}")
+    return replace(done, offsite=tuple(sent))
 
 
 @backup.command("prune")

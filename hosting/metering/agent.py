@@ -42,6 +42,9 @@ class AgentConfig:
     backup_interval: float = 86400.0  # database backups (hosting.backups); 0 disables them
     backup_keep: int = 7
     base_backups: bool = True  # with each backup run: a pg_basebackup + retention (PITR)
+    # Archived WAL sealed (encrypted at rest) and, with platform.backups.s3, copied off-host
+    # with the base backups; cheap when nothing is new. 0 disables.
+    wal_interval: float = 60.0
     drill_interval: float = 86400.0  # restore drills of the newest backups; 0 disables them
     snapshot_interval: float = 86400.0  # store snapshots (hosting.store.snapshots); 0 disables
     snapshot_keep: int = 7
@@ -89,6 +92,8 @@ class Agent:
         self.reader = ContainerReader(self.engine, frozenset(spec.tenants))
         self._engine_down = False
         self._unshaped_said = False
+        self._wal_said: dict[str, str] = {}
+        self._copy_due = set(self._databases())  # each checked off-host once after a start
 
     # --- structured log lines: one JSON object per line, to the file and the echo sink ---
     def log(self, level: str, event: str, **fields: Any) -> None:
@@ -199,6 +204,50 @@ class Agent:
             summary.update(self._base_backups(failed, down))
         return summary
 
+    def _databases(self) -> list[tuple[str, str]]:
+        from hosting.spec.models import DatabaseDeployment
+
+        return [
+            (tid, did)
+            for tid, tenant in self.spec.tenants.items()
+            for did, dep in tenant.deployments.items()
+            if isinstance(dep, DatabaseDeployment)
+        ]
+
+    def _wal(self) -> dict[str, Any]:
+        # Every database's archived WAL sealed (hosting.backups.wal_seal; stopped ones too:
+        # their archive may hold segments from before), then, with an S3 bucket, the sealed
+        # WAL and base backups of those with something new (or whose last copy failed)
+        # copied off-host. A failure is logged when it first shows, not every minute.
+        from hosting.backups import offsite, wal_seal
+
+        state = self.store_path.parent
+        failed: dict[str, str] = {}
+        sealed = copied = 0
+        for o in wal_seal.seal_all(state, self._databases()):
+            ref = f"{o.tenant}/{o.deployment}"
+            if o.error:
+                failed[ref] = o.error
+            elif o.damaged:
+                failed[ref] = f"left unsealed, they fail their checksum: {', '.join(o.damaged)}"
+            sealed += len(o.sealed)
+            if o.sealed:
+                self._copy_due.add((o.tenant, o.deployment))
+        s3 = self.spec.platform.backups.s3 if self.spec.platform.backups else None
+        for tid, did in sorted(self._copy_due):
+            if s3 is None:
+                break
+            try:
+                copied += len(offsite.sync_pitr(s3, self.spec_dir, state, tid, did))
+                self._copy_due.discard((tid, did))
+            except HostingError as exc:
+                failed[f"{tid}/{did} (off-host)"] = exc.message
+        for ref, error in failed.items():
+            if self._wal_said.get(ref) != error:
+                self.log("error", "wal_failed", deployment=ref, error=error)
+        self._wal_said = failed
+        return {"sealed": sealed, "copied": copied, "failed": failed}
+
     def _base_backups(
         self, failed: dict[str, str | None], down: frozenset[tuple[str, str]]
     ) -> dict[str, Any]:
@@ -215,7 +264,14 @@ class Agent:
             elif not o.ok:
                 self.log("error", "base_backup_failed", deployment=ref, error=o.error)
                 failed[f"{ref} (base backup)"] = o.error
-        return {"base_backups": sum(o.ok and not o.skipped for o in outcomes)}
+        # The new base backups go off-host now, with the WAL sealed meanwhile.
+        self._copy_due |= {(o.tenant, o.deployment) for o in outcomes if o.backup is not None}
+        wal = self._wal()
+        failed.update({f"{ref} (WAL)": error for ref, error in wal["failed"].items()})
+        return {
+            "base_backups": sum(o.ok and not o.skipped for o in outcomes),
+            "wal_sealed": wal["sealed"], "wal_copied": wal["copied"],
+        }  # fmt: skip
 
     def _backups_first_due(self, now: float) -> float:
         # After a restart, the next backup is one interval after the newest one on disk (the
@@ -290,6 +346,7 @@ class Agent:
             "backups": self._backups,
             "drills": self._drills,
             "snapshot": self._snapshot,
+            "wal": self._wal,
         }[job]
         started = time.monotonic()
         try:
@@ -349,6 +406,18 @@ class Agent:
             return JobOutcome("drills", False, outcome.seconds, outcome.summary, error)
         return outcome
 
+    def run_wal(self) -> JobOutcome | None:
+        """The WAL job now (for `meter --once`): None when disabled; a failure when a
+        database's WAL could not be sealed or copied."""
+        if self.config.wal_interval <= 0:
+            return None
+        outcome = self.run_job("wal")
+        failed: dict[str, str] = outcome.summary.get("failed") or {}
+        if outcome.ok and failed:
+            error = "; ".join(f"{ref}: {why}" for ref, why in failed.items())
+            return JobOutcome("wal", False, outcome.seconds, outcome.summary, error)
+        return outcome
+
     def run_due_snapshot(self) -> JobOutcome | None:
         """The store snapshot as the schedule would take it now (for `meter --once`): None
         when disabled, a no-op outcome when not due."""
@@ -369,9 +438,11 @@ class Agent:
             "backups": self.config.backup_interval,
             "drills": self.config.drill_interval,
             "snapshot": self.config.snapshot_interval,
+            "wal": self.config.wal_interval,
         }
         self.log("info", "agent_started", **{f"{k}_interval": v for k, v in intervals.items()})
-        daily = tuple(job for job in ("backups", "drills", "snapshot") if intervals[job] > 0)
+        optional = ("backups", "drills", "snapshot", "wal")
+        daily = tuple(job for job in optional if intervals[job] > 0)
         jobs = (*JOBS, *daily)
         due = dict.fromkeys(jobs, time.monotonic())
         if "backups" in due:

@@ -28,6 +28,7 @@ from hosting.spec import load, names
 from hosting.spec.models import Limits
 from hosting.stacks.containers import database_container, write_host_files
 from hosting.stacks.wal_archive import ARCHIVE_COMMAND
+from tests.backups.test_offsite import s3_url as s3_url  # the moto fixture
 from tests.conftest import run_hosting
 from tests.metering.helpers import docker, unique, write_spec
 
@@ -361,3 +362,86 @@ def test_the_agents_backup_job_takes_a_base_backup_too(db: Db, tmp_path: Path) -
     )  # fmt: skip
     assert "base_backups" not in off.run_job("backups").summary
     assert len(pitr.list_bases(db.state, db.tenant, "main")) == 1
+
+
+def _wait_archived(db: Db, segment: str) -> None:
+    deadline = time.monotonic() + 60
+    while segment not in pitr.archived_segments(db.state, db.tenant, "main"):
+        assert time.monotonic() < deadline, f"{segment} was not archived"
+        time.sleep(0.3)
+
+
+def test_sealed_wal_holds_no_plaintext_restores_mixed_and_goes_off_host(
+    db: Db, tmp_path: Path, s3_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hosting.backups import crypto, wal_seal
+    from tests.backups.conftest import PASSPHRASE
+    from tests.backups.test_offsite import KEY_ENV, _bucket
+
+    bucket, client = _bucket(s3_url, monkeypatch)
+    db.spec_file.write_text(
+        db.spec_file.read_text().replace(
+            "tenants:\n",
+            f"  backups:\n    s3:\n      endpoint: {s3_url}\n      bucket: {bucket}\n"
+            f"      access_key_id: AKIDTEST\n      secret_access_key: {{env: {KEY_ENV}}}\n"
+            "tenants:\n",
+            1,
+        )
+    )
+    agent = Agent(
+        load(db.spec_file), db.state / "hosting.duckdb", spec_dir=db.spec_file.parent,
+        config=AgentConfig(), log_file=tmp_path / "agent.log",
+    )  # fmt: skip
+    marker = f"sealed-marker-{secrets.token_hex(6)}"
+    db.write("a", 10)
+    base = _base(db)
+    db.sql(f"INSERT INTO events (batch) VALUES ('{marker}')")
+    segment = db.sql(CURRENT_SEGMENT)
+    db.sql("SELECT pg_switch_wal()")
+    _wait_archived(db, segment)
+    plain = gzip.decompress((db.archive / f"{segment}.gz").read_bytes())
+    assert marker.encode() in plain  # the row is in this segment, in clear, until sealed
+
+    sealed = agent.run_job("wal")
+    assert sealed.ok and sealed.summary["failed"] == {}, sealed.summary
+    assert sealed.summary["sealed"] >= 1 and sealed.summary["copied"] >= 1  # base: by `base`
+    assert not list(db.archive.glob("*.gz")) and not list(db.archive.glob("*.sha256"))
+    raw = (db.archive / f"{segment}{wal_seal.SEALED}").read_bytes()
+    assert raw.startswith(crypto.MAGIC) and marker.encode() not in raw
+    with (db.archive / f"{segment}{wal_seal.SEALED}").open("rb") as fh:
+        assert gzip.decompress(b"".join(crypto.unseal(fh, PASSPHRASE, segment))) == plain
+    keys = [item["Key"] for item in client.list_objects_v2(Bucket=bucket)["Contents"]]
+    prefix = f"{db.tenant}/main/"
+    assert f"{prefix}base/{base}" in keys and f"{prefix}wal/{segment}.gz.enc" in keys
+    assert all(k.endswith((".gz.enc", ".base", ".json")) for k in keys), keys
+    for key in keys:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert marker.encode() not in body
+
+    # Mixed: the WAL up to the marker sealed, what follows (b, c) still plain.
+    db.write("b", 10)
+    _pause()
+    target = db.now()
+    _pause()
+    db.write("c", 5)
+    done = _restore(db, target)
+    assert done.returncode == 0, done.stderr
+    assert [db.count(b) for b in ("a", marker, "b", "c")] == [10, 1, 10, 0]
+    assert not list(db.archive.parent.glob(".wal-opened-*"))  # no plaintext left behind
+
+    # All of it sealed now, the new timeline's history too: a restore follows it.
+    db.write("d", 7)
+    _pause()
+    second = db.now()
+    _pause()
+    db.write("e", 3)
+    last = db.sql(CURRENT_SEGMENT)
+    db.sql("SELECT pg_switch_wal()")
+    _wait_archived(db, last)
+    assert agent.run_job("wal").ok
+    assert any(p.name.endswith(".history.gz.enc") for p in db.archive.iterdir())
+    done = _restore(db, second)
+    assert done.returncode == 0, done.stderr
+    assert [db.count(b) for b in ("a", marker, "b", "c", "d", "e")] == [10, 1, 10, 0, 7, 0]
+    assert db.sql("SELECT timeline_id FROM pg_control_checkpoint()") == "3"
+    assert not list(db.archive.parent.glob(".wal-opened-*"))
