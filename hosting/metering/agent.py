@@ -1,5 +1,6 @@
-"""The agent: metrics every 60 s, health and the network rates every 30 s, storage (and
-alerts) every hour, backups, restore drills and store snapshots daily, all configurable. Each
+"""The agent: metrics and the WAL job (sealing, off-host copy) every 60 s, health and the
+network rates every 30 s, storage (and alerts) every hour, backups, restore drills and store
+snapshots daily, all configurable. Each
 job runs on its own: one that fails is logged and retried at its next turn while the others
 go on. A stop request (SIGTERM/SIGINT, set by the CLI) ends the loop after the job in
 progress. The store is opened per job write and never held in between.
