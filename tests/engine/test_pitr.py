@@ -1,5 +1,6 @@
 """Point-in-time recovery on the real engine: the database apply creates archives its WAL
-into the state directory's backup folder, `backup base` takes a base backup of it, a table
+into the state directory's backup folder, `backup base` takes a base backup of it (and seals
+the WAL archived so far), a table
 dropped by mistake comes back by `backup restore --to-time`, and afterwards apply has
 nothing to change (the restore kept the container apply made; it swapped its data only)."""
 
@@ -67,6 +68,7 @@ def test_a_dropped_table_comes_back_to_the_second_before(project: Project) -> No
     base = project.ok("backup", "base", "acme/main", "--json")
     [made] = json.loads(base.stdout)["base_backups"]
     assert made["ok"], made
+    assert made["wal_sealed"] >= 1  # what the server archived, now encrypted at rest
     for _ in range(10):
         _query(creds, "INSERT INTO orders DEFAULT VALUES RETURNING id")
     time.sleep(1.5)  # separates the last insert from the drop by more than the 1 s below
@@ -82,7 +84,8 @@ def test_a_dropped_table_comes_back_to_the_second_before(project: Project) -> No
     assert _query(creds, "SELECT count(*) FROM orders") == 30
 
     wal = project.state_dir / "backups" / "acme" / "main" / "wal"
-    assert any(p.name.endswith(".gz") for p in wal.iterdir())
+    assert any(p.name.endswith(".gz.enc") for p in wal.iterdir())  # restored through sealed WAL
+    assert not list(project.state_dir.glob("backups/acme/main/.wal-opened-*"))
     assert project.plan()[0] == 0  # apply has nothing to change after a restore
     for text in (base.stdout, base.stderr, done.stdout, done.stderr):
         assert creds["password"] not in text
