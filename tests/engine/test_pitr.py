@@ -1,8 +1,8 @@
 """Point-in-time recovery on the real engine: the database apply creates archives its WAL
 into the state directory's backup folder, `backup base` takes a base backup of it (and seals
-the WAL archived so far), a table
-dropped by mistake comes back by `backup restore --to-time`, and afterwards apply has
-nothing to change (the restore kept the container apply made; it swapped its data only)."""
+the WAL archived so far), a table dropped by mistake comes back by `backup restore
+--to-time`, and afterwards apply has nothing to change (the restore kept the container apply
+made; it swapped its data only)."""
 
 from __future__ import annotations
 
