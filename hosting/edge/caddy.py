@@ -70,6 +70,9 @@ class EdgeRoute:
     health_interval_s: int
     health_timeout_s: int
     suspended: bool = False  # the tenant is suspended: 402 instead of the site
+    # Dial every address the one upstream name resolves to, looked up again every few seconds
+    # (a swarm service in DNS round-robin mode: one A record per task).
+    resolve: bool = False
 
 
 def edge_routes(
@@ -80,6 +83,7 @@ def edge_routes(
     static_root: str = STATIC_ROOT,
     suspended: frozenset[str] = frozenset(),
     static_sources: frozenset[tuple[str, str]] = frozenset(),
+    resolve: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[EdgeRoute]:
     """Every running web/API deployment's hosts and upstreams, in spec order.
 
@@ -87,7 +91,8 @@ def edge_routes(
     replica containers' names on the tenant network (the edge joins every tenant network).
     A `suspended` tenant's deployments keep their hosts (and certificates) but get a 402 page.
     `static_sources`: `source:` deployments whose build is a static site
-    (`hosting.sources.build.static_sites`), served like `static`.
+    (`hosting.sources.build.static_sites`), served like `static`. `resolve`: deployments
+    whose one upstream name is looked up for every address it has (EdgeRoute.resolve).
     """
     platform = spec.platform.name
     out: list[EdgeRoute] = []
@@ -128,12 +133,27 @@ def edge_routes(
                     health_interval_s=dep.health.interval_s,
                     health_timeout_s=dep.health.timeout_s,
                     suspended=tid in suspended,
+                    resolve=(tid, did) in resolve and not root,
                 )
             )
     return out
 
 
 def _proxy_handler(route: EdgeRoute) -> dict[str, Any]:
+    if route.resolve:
+        [dial] = route.upstreams
+        name, _, port = dial.rpartition(":")
+        # Active health checks need fixed upstreams; the passive ones still drop a bad task.
+        return {
+            "handler": "reverse_proxy",
+            "dynamic_upstreams": {"source": "a", "name": name, "port": port, "refresh": "2s"},
+            "load_balancing": {
+                "selection_policy": {"policy": "round_robin"},
+                "try_duration": TRY_DURATION,
+                "try_interval": "250ms",
+            },
+            "health_checks": {"passive": {"fail_duration": "10s", "max_fails": 1}},
+        }
     return {
         "handler": "reverse_proxy",
         "upstreams": [{"dial": d} for d in route.upstreams],
@@ -215,6 +235,7 @@ def build_config(
     ca_root_path: str | None = None,
     suspended: frozenset[str] = frozenset(),
     static_sources: frozenset[tuple[str, str]] = frozenset(),
+    resolve: frozenset[tuple[str, str]] = frozenset(),
 ) -> dict[str, Any]:
     """The edge's whole Caddy config as JSON-ready data (pure: same spec, same config).
 
@@ -230,6 +251,7 @@ def build_config(
         static_root=static_root,
         suspended=suspended,
         static_sources=static_sources,
+        resolve=resolve,
     )
     server: dict[str, Any] = {
         "listen": [f":{https_port}"] if tls else [f":{http_port}"],

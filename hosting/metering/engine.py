@@ -156,6 +156,19 @@ class Engine:
             "POST", f"/containers/{container_id}/restart?t={timeout_s}", timeout=timeout_s + 60
         )
 
+    def service(self, name: str) -> dict[str, Any] | None:
+        """A Swarm service's inspect by name, or None when there is none."""
+        found = self.request("GET", f"/services/{quote(name, safe='')}", ok=(404,))
+        return found if isinstance(found, dict) and found.get("ID") else None
+
+    def scale_service(self, service: dict[str, Any], replicas: int) -> None:
+        """`docker service scale`: the service's own spec with a new count, at the version it
+        was read at (the manager refuses it if someone changed the service meanwhile)."""
+        spec = service["Spec"]
+        spec["Mode"]["Replicated"]["Replicas"] = replicas
+        version = service["Version"]["Index"]
+        self.request("POST", f"/services/{service['ID']}/update?version={version}", body=spec)
+
     def stats_once(self, container_id: str) -> dict[str, Any]:
         """One Engine API stats call: the slow baseline the bench compares against."""
         result: dict[str, Any] = self.request(

@@ -26,10 +26,17 @@ from hosting.errors import (
     SecretError,
     UsageError,
 )
-from hosting.provider import edge_links, firewall, netshape, poolers, runtime, volume_quota
+from hosting.provider import (
+    edge_links,
+    firewall,
+    netshape,
+    poolers,
+    runtime,
+    swarm,
+    volume_quota,
+)
 from hosting.provider.events import Collector, Step
 from hosting.provider.saved_plan import Fingerprint, file_sha256, secret_digest
-from hosting.provider.swarm import swarm_upstreams
 from hosting.sources.build import static_sites
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
@@ -647,7 +654,12 @@ class Driver:
             ca_root_path=EDGE_CA_ROOT,
             suspended=suspended_tenants(self.state_dir),
             static_sources=static_sites(self.spec, self.base_dir),
-            upstreams=swarm_upstreams(self.spec) if self.spec.platform.target == "swarm" else None,
+            upstreams=swarm.swarm_upstreams(self.spec)
+            if self.spec.platform.target == "swarm"
+            else None,
+            resolve=swarm.resolved(self.spec)
+            if self.spec.platform.target == "swarm"
+            else frozenset(),
         )
         sock = self.state_dir / "edge" / "admin" / "admin.sock"
         deadline = time.monotonic() + timeout_s

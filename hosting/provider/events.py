@@ -28,9 +28,13 @@ KIND_WORDS = {
     "docker:index/network:Network": "network",
     "docker:index/volume:Volume": "volume",
     "docker:index/remoteImage:RemoteImage": "image",
+    "docker:index/service:Service": "service",  # platform.target swarm
+    "docker:index/secret:Secret": "secret",
     "pulumi:providers:docker": "provider",
 }
 
+
+RESOURCE_KINDS = frozenset({"container", "network", "volume", "image", "service", "secret"})
 
 # Steps that change nothing: every resource reads itself back before a plan or an apply.
 QUIET_OPS = frozenset({"same", "read", "refresh"})
@@ -129,9 +133,7 @@ class Collector:
     def changes(self) -> list[Step]:
         """Steps that change something, components excluded (their children say it)."""
         return [
-            s
-            for s in self.steps.values()
-            if s.op not in QUIET_OPS and s.kind in ("container", "network", "volume", "image")
+            s for s in self.steps.values() if s.op not in QUIET_OPS and s.kind in RESOURCE_KINDS
         ]
 
     def targets(self) -> list[Step]:

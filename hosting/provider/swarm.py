@@ -7,8 +7,9 @@ from hosting.spec.models import DatabaseDeployment, Spec
 
 
 def swarm_upstreams(spec: Spec) -> dict[tuple[str, str], list[str]]:
-    """The edge dials a service's virtual IP, which Swarm balances over its tasks wherever
-    they run (and over however many the autoscaler keeps): one address per deployment."""
+    """One address per deployment, its service's name: in `vip` mode a virtual IP that
+    Swarm balances over the tasks wherever they run (however many the autoscaler keeps);
+    in `dnsrr` mode a name the edge resolves to every task (`resolved`)."""
     out: dict[tuple[str, str], list[str]] = {}
     for tid, tenant in spec.tenants.items():
         for did, dep in tenant.deployments.items():
@@ -18,3 +19,10 @@ def swarm_upstreams(spec: Spec) -> dict[tuple[str, str], list[str]]:
                 f"{names.service_name(spec.platform.name, tid, did)}:{dep.listen_port}"
             ]
     return out
+
+
+def resolved(spec: Spec) -> frozenset[tuple[str, str]]:
+    """The deployments the edge must resolve for each task's address (`dnsrr` mode)."""
+    if spec.platform.swarm.endpoint_mode != "dnsrr":
+        return frozenset()
+    return frozenset(swarm_upstreams(spec))

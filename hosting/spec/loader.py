@@ -32,6 +32,7 @@ _MODEL_AT: list[tuple[tuple[str, ...], type[BaseModel] | None]] = [
     (("platform", "docker"), models.Docker),
     (("platform", "images"), models.Images),
     (("platform", "dns"), models.Dns),
+    (("platform", "swarm"), models.Swarm),
     (("platform", "billing"), models.Billing),
     (("platform", "smtp"), models.Smtp),
     (("platform", "smtp", "username"), models.SecretRef),

@@ -189,6 +189,20 @@ class Dns(_Model):
         return v
 
 
+class Swarm(_Model):
+    """How the swarm target uses its nodes' networking (platform.target swarm)."""
+
+    encrypted_networks: bool = Field(
+        default=True,
+        description="IPsec between nodes on tenant overlays; needs the nodes' kernel ESP (xfrm)",
+    )
+    endpoint_mode: Literal["vip", "dnsrr"] = Field(
+        default="vip",
+        description="vip: one virtual IP per service (needs IPVS in the nodes' kernel); "
+        "dnsrr: the service name resolves to each task, and the edge balances over them",
+    )
+
+
 class Platform(_Model):
     name: str = Field(pattern=PLATFORM_NAME_RE.pattern)
     domain: str
@@ -211,6 +225,7 @@ class Platform(_Model):
         description="docker: containers on one engine; swarm: services on a Docker Swarm "
         "(platform.docker.host names a manager)",
     )
+    swarm: Swarm = Field(default_factory=Swarm)
 
     @field_validator("domain")
     @classmethod

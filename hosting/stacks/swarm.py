@@ -43,7 +43,9 @@ EDGE_NODE = "node.role==manager"
 class SwarmNetwork(pulumi.ComponentResource):
     """A tenant's encrypted overlay network."""
 
-    def __init__(self, platform: str, tenant: str, opts: pulumi.ResourceOptions) -> None:
+    def __init__(
+        self, platform: str, tenant: str, encrypted: bool, opts: pulumi.ResourceOptions
+    ) -> None:
         super().__init__(f"{PKG}:SwarmNetwork", tenant, None, opts)
         self.name = names.network_name(platform, tenant)
         self.network = docker.Network(
@@ -52,7 +54,7 @@ class SwarmNetwork(pulumi.ComponentResource):
             driver="overlay",
             # `docker run --network` (backups, drills, the tests' probes) may join it
             attachable=True,
-            options={"encrypted": ""},
+            options={"encrypted": ""} if encrypted else None,
             labels=[
                 docker.NetworkLabelArgs(label=k, value=v)
                 for k, v in labels(tenant, "", "network").items()
@@ -105,6 +107,7 @@ class SwarmApp(pulumi.ComponentResource):
         replicas: int,
         autoscaled: bool,
         network: SwarmNetwork,
+        endpoint_mode: str,
         opts: pulumi.ResourceOptions,
     ) -> None:
         super().__init__(f"{PKG}:SwarmApp", f"{spec.tenant}_{spec.deployment}", None, opts)
@@ -120,6 +123,7 @@ class SwarmApp(pulumi.ComponentResource):
             labels=sa.service_labels(spec),
             task_spec=sa.task_spec(spec, container, networks=[(network.network.id, [name])]),
             mode=sa.replicated(replicas),
+            endpoint_spec=docker.ServiceEndpointSpecArgs(mode=endpoint_mode),
             **sa.rolling("start-first"),
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -138,6 +142,7 @@ class SwarmDatabase(pulumi.ComponentResource):
         platform: str,
         spec: ContainerSpec,
         network: SwarmNetwork,
+        endpoint_mode: str,
         opts: pulumi.ResourceOptions,
     ) -> None:
         super().__init__(f"{PKG}:SwarmDatabase", f"{spec.tenant}_{spec.deployment}", None, opts)
@@ -165,6 +170,7 @@ class SwarmDatabase(pulumi.ComponentResource):
                 constraints=[DATABASE_NODE],
             ),
             mode=sa.replicated(1),
+            endpoint_spec=docker.ServiceEndpointSpecArgs(mode=endpoint_mode),
             **sa.rolling("stop-first"),  # two servers must never open one data directory
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -174,7 +180,12 @@ class SwarmEdge(pulumi.ComponentResource):
     """Caddy as one task on a manager, on 80/443 of that node (host mode)."""
 
     def __init__(
-        self, *, spec: ContainerSpec, networks: list[SwarmNetwork], opts: pulumi.ResourceOptions
+        self,
+        *,
+        spec: ContainerSpec,
+        networks: list[SwarmNetwork],
+        endpoint_mode: str,
+        opts: pulumi.ResourceOptions,
     ) -> None:
         super().__init__(f"{PKG}:SwarmEdge", "edge", None, opts)
         container = sa.container_spec(spec, env=dict(spec.env))
@@ -191,12 +202,13 @@ class SwarmEdge(pulumi.ComponentResource):
             ),
             mode=sa.replicated(1),
             endpoint_spec=docker.ServiceEndpointSpecArgs(
+                mode=endpoint_mode,
                 ports=[
                     docker.ServiceEndpointSpecPortArgs(
                         target_port=p.internal, published_port=p.external, publish_mode="host"
                     )
                     for p in spec.ports
-                ]
+                ],
             ),
             **sa.rolling("stop-first"),  # the node's ports: one task at a time
             opts=pulumi.ResourceOptions(parent=self),
@@ -209,8 +221,11 @@ def build_swarm(spec: Spec, settings: ProgramSettings, desired: Desired | None =
     provider = docker.Provider("docker", host=spec.platform.docker.host)
     root = pulumi.ResourceOptions(providers=[provider])
     networks: dict[str, SwarmNetwork] = {}
+    mode = spec.platform.swarm.endpoint_mode
     for tid, tenant in spec.tenants.items():
-        networks[tid] = net = SwarmNetwork(platform, tid, root)
+        networks[tid] = net = SwarmNetwork(
+            platform, tid, spec.platform.swarm.encrypted_networks, root
+        )
         pulumi.export(tid, {"plan": tenant.plan, "billing_cycle": tenant.billing_cycle})
         for did, dep in tenant.deployments.items():
             key = f"{tid}/{did}"
@@ -221,7 +236,13 @@ def build_swarm(spec: Spec, settings: ProgramSettings, desired: Desired | None =
                 access = settings.databases[key]
                 container = desired.databases[(tid, did)]
                 if container is not None:
-                    SwarmDatabase(platform=platform, spec=container, network=net, opts=root)
+                    SwarmDatabase(
+                        platform=platform,
+                        spec=container,
+                        network=net,
+                        endpoint_mode=mode,
+                        opts=root,
+                    )
                 pulumi.export(
                     key,
                     {
@@ -246,10 +267,11 @@ def build_swarm(spec: Spec, settings: ProgramSettings, desired: Desired | None =
                     replicas=len(replicas),
                     autoscaled=dep.autoscale is not None,
                     network=net,
+                    endpoint_mode=mode,
                     opts=root,
                 )
             pulumi.export(
                 key,
                 {"type": dep.type, "status": status, "replicas": len(replicas), "urls": urls},
             )
-    SwarmEdge(spec=desired.edge, networks=list(networks.values()), opts=root)
+    SwarmEdge(spec=desired.edge, networks=list(networks.values()), endpoint_mode=mode, opts=root)

@@ -374,3 +374,35 @@ tenants:
         "node": ("p_acme_node_0:8080", "p_acme_node_1:8080"),
         "given": ("p_acme_given_0:3000",),
     }
+
+
+def test_a_resolved_upstream_balances_over_every_address_of_its_name(
+    spec: Spec, caddy_binary: str, tmp_path: Path
+) -> None:
+    # A swarm service in dnsrr mode: its name has one A record per task.
+    shop = ("acme", "shop")
+    config = build_config(
+        spec, upstreams={shop: ["demo_acme_shop:8080"]}, resolve=frozenset({shop})
+    )
+    proxy = next(
+        r["handle"][0]
+        for r in routes(config)
+        if r["handle"][0].get("dynamic_upstreams", {}).get("name") == "demo_acme_shop"
+    )
+    assert proxy["dynamic_upstreams"] == {
+        "source": "a",
+        "name": "demo_acme_shop",
+        "port": "8080",
+        "refresh": "2s",
+    }
+    assert "upstreams" not in proxy and "active" not in proxy["health_checks"]
+    # the other deployments keep their fixed upstreams
+    records = [p for p in (r["handle"][0] for r in routes(config)) if p.get("upstreams")]
+    assert len(records) == 3
+    # Debian's Caddy knows the module and accepts the whole config
+    path = tmp_path / "caddy.json"
+    path.write_text(json.dumps(config))
+    out = subprocess.run(
+        [caddy_binary, "validate", "--config", str(path)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -149,7 +149,8 @@ def test_database_is_pinned_and_reads_its_password_from_a_secret(
     assert "POSTGRES_PASSWORD" not in env
     assert env["POSTGRES_PASSWORD_FILE"] == "/run/secrets/POSTGRES_PASSWORD"
     assert main["updateConfig"]["order"] == "stop-first"
-    assert "endpointSpec" not in main  # published on no port of any node
+    assert not main["endpointSpec"].get("ports")  # published on no port of any node
+    assert main["endpointSpec"]["mode"] == "vip"
     # apps reach it under the docker target's container name, as ${main.host} says
     [net] = task["networksAdvanceds"]
     assert "sw_acme_main_0" in net["aliases"]
@@ -227,3 +228,15 @@ def test_autoscale_bounds_are_checked() -> None:
     [problem] = err.value.errors
     assert problem.path == "tenants.acme.deployments.api.replicas"
     assert "`min` (5) is more than `max` (4)" in problem.message
+
+
+def test_networking_follows_platform_swarm() -> None:
+    text = SWARM_YAML.replace(
+        "  target: swarm\n",
+        "  target: swarm\n  swarm: {encrypted_networks: false, endpoint_mode: dnsrr}\n",
+    )
+    spec = loads(text)
+    graph = run_mocked(spec, fixed_settings(spec))
+    nets = [r.inputs for r in graph if r.kind == "Network"]
+    assert nets and all(not n.get("options") for n in nets)
+    assert {s["endpointSpec"]["mode"] for s in services(graph).values()} == {"dnsrr"}
