@@ -47,6 +47,10 @@ def agent_options(func: F) -> F:
         click.option("--drill-interval", type=click.FloatRange(min=0), default=86400.0,
                      show_default=True,
                      help="Seconds between restore drills of the newest backups; 0 disables."),
+        click.option("--autoscale-interval", type=click.FloatRange(min=1), default=30.0,
+                     show_default=True,
+                     help="Seconds between autoscaling decisions (platform.target swarm, "
+                     "`replicas: {min, max, cpu_target}`)."),
         click.option("--snapshot-interval", type=click.FloatRange(min=0), default=86400.0,
                      show_default=True,
                      help="Seconds between store snapshots (`store snapshot`); 0 disables."),
@@ -88,6 +92,7 @@ def _agent(app: App, opts: dict[str, Any], echo: bool) -> Agent:
         base_backups=not opts["no_base_backups"],
         wal_interval=opts["wal_interval"],
         snapshot_interval=opts["snapshot_interval"],
+        autoscale_interval=opts["autoscale_interval"],
         access_logs=logs,
         edge_url=opts["edge_url"],
         edge_container=opts["edge_container"],
@@ -176,6 +181,8 @@ def _render_outcomes(outcomes: list[JobOutcome]) -> None:
             text = f"{s['drilled']} backups restored in drills" if s.get("due", True) else "not due"
         elif o.job == "wal":
             text = f"{s['sealed']} WAL files sealed, {s['copied']} files copied off-host"
+        elif o.job == "autoscale":
+            text = f"{s['scaled']} services scaled"
         elif o.job == "snapshot":
             text = f"store snapshot {s['snapshot']}" if s.get("due", True) else "not due"
         else:

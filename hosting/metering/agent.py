@@ -28,7 +28,7 @@ from hosting.metering.metrics import metrics_cycle
 from hosting.metering.storage import Credentials, storage_cycle
 from hosting.spec.models import Spec
 
-JOBS = ("metrics", "health", "storage", "domains", "network")
+JOBS = ("metrics", "health", "storage", "domains", "network", "autoscale")
 LOG_ROLL_BYTES = 10 * 2**20
 
 
@@ -40,6 +40,8 @@ class AgentConfig:
     domains_interval: float = 60.0  # the domain checks pace themselves (every 5 min per domain)
     # The plan's network rate back on a container Docker restarted or recreated (a new veth).
     network_interval: float = 30.0
+    # Autoscaled services of a swarm (hosting.metering.autoscale): on the last minutes' CPU.
+    autoscale_interval: float = 30.0
     backup_interval: float = 86400.0  # database backups (hosting.backups); 0 disables them
     backup_keep: int = 7
     base_backups: bool = True  # with each backup run: a pg_basebackup + retention (PITR)
@@ -186,6 +188,21 @@ class Agent:
         self._unshaped_said = r.skipped is not None
         summary: dict[str, Any] = {"shaped": r.shaped, "unchanged": r.unchanged}
         return {**summary, "removed": r.removed, "skipped": r.skipped}
+
+    def _autoscale(self) -> dict[str, Any]:
+        from hosting.metering.autoscale import run_autoscaler
+
+        events = run_autoscaler(self.spec, self.store_path, self.engine)
+        for e in events:  # one line each: the store has them too, for status and reports
+            self.log(
+                "info",
+                "scaled",
+                deployment=f"{e.tenant}/{e.deployment}",
+                replicas_from=e.from_replicas,
+                replicas_to=e.to_replicas,
+                reason=e.reason,
+            )
+        return {"scaled": len(events)}
 
     def _backups(self) -> dict[str, Any]:
         # Each database on its own: one failed backup is logged and the others still run.
@@ -344,6 +361,7 @@ class Agent:
             "storage": self._storage,
             "domains": self._domains,
             "network": self._network,
+            "autoscale": self._autoscale,
             "backups": self._backups,
             "drills": self._drills,
             "snapshot": self._snapshot,
@@ -436,6 +454,7 @@ class Agent:
             "storage": self.config.storage_interval,
             "domains": self.config.domains_interval,
             "network": self.config.network_interval,
+            "autoscale": self.config.autoscale_interval,
             "backups": self.config.backup_interval,
             "drills": self.config.drill_interval,
             "snapshot": self.config.snapshot_interval,
