@@ -454,6 +454,7 @@ def status(app: App, tenant: str | None, as_json: bool) -> None:
 
     backups = backup_states(spec, app.state_dir, app.store_path, tenants)
     replication = _replication(app, tenants)
+    scaling = _scaling(app, tenants)
     if as_json:
         echo_json(
             {
@@ -462,6 +463,7 @@ def status(app: App, tenant: str | None, as_json: bool) -> None:
                 "suspended": suspended,
                 "backups": backups,
                 "replication": replication,
+                "scaling": scaling,
             }
         )
         return
@@ -496,6 +498,35 @@ def status(app: App, tenant: str | None, as_json: bool) -> None:
             + (f", lag {r['lag_bytes']} bytes" if r["lag_bytes"] is not None else "")
             + (f" ({r['lag_s']:.1f} s)" if r["lag_s"] is not None else "")
         )
+    for row in scaling:
+        for e in row["events"]:
+            click.echo(
+                f"scaled {row['deployment']} {e['from']}→{e['to']} at {e['at']}: {e['reason']}"
+            )
+
+
+def _scaling(app: App, tenants: list[str]) -> list[dict[str, Any]]:
+    """Each autoscaled deployment's bounds and its last scale events, newest first."""
+    if app.spec.platform.target != "swarm":
+        return []
+    from hosting.metering.autoscale import recent_events
+
+    out: list[dict[str, Any]] = []
+    for tid in tenants:
+        for did, dep in app.spec.tenants[tid].deployments.items():
+            bounds = None if isinstance(dep, DatabaseDeployment) else dep.autoscale
+            if bounds is None:
+                continue
+            out.append(
+                {
+                    "deployment": f"{tid}/{did}",
+                    "min": bounds.min,
+                    "max": bounds.max,
+                    "cpu_target": bounds.cpu_target,
+                    "events": recent_events(app.store_path, tid, did),
+                }
+            )
+    return out
 
 
 def _replication(app: App, tenants: list[str]) -> list[dict[str, Any]]:

@@ -88,6 +88,10 @@ def status(
     `static_sources`: source deployments built as static sites (served by the edge)."""
     from hosting.sources.build import building_marker
 
+    if spec.platform.target == "swarm":
+        from hosting.provider.swarm import status as swarm_status
+
+        return swarm_status(spec, verified)
     found = containers(spec)
     platform = spec.platform.name
     edge = found.get(names.edge_name(platform))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hosting.provider.runtime import DeploymentStatus
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
 
@@ -26,3 +27,51 @@ def resolved(spec: Spec) -> frozenset[tuple[str, str]]:
     if spec.platform.swarm.endpoint_mode != "dnsrr":
         return frozenset()
     return frozenset(swarm_upstreams(spec))
+
+
+def service_tasks(spec: Spec) -> dict[str, tuple[int, int]]:
+    """Each of the platform's services: (tasks running, replicas wanted), in one call per
+    service listing (`docker service ls` counts tasks on every node)."""
+    from hosting.provider.runtime import docker
+
+    listing = docker(
+        spec,
+        "service",
+        "ls",
+        "--filter",
+        "label=hosting.type",
+        "--format",
+        "{{.Name}} {{.Replicas}}",
+    )
+    out: dict[str, tuple[int, int]] = {}
+    for line in listing.splitlines():
+        name, _, replicas = line.partition(" ")
+        running, _, wanted = replicas.split(" ", 1)[0].partition("/")
+        if name.startswith(f"{spec.platform.name}_") and running.isdigit() and wanted.isdigit():
+            out[name] = (int(running), int(wanted))
+    return out
+
+
+def status(spec: Spec, verified: frozenset[str] = frozenset()) -> list[DeploymentStatus]:
+    """`hosting status` on a swarm: a deployment's service and its tasks on every node. An
+    autoscaled service wants the agent's count, not the file's minimum. Health is each
+    task's own check, which Swarm acts on (it replaces an unhealthy task): "none" here."""
+    found = service_tasks(spec)
+    platform = spec.platform.name
+    out: list[DeploymentStatus] = []
+    for tid, tenant in spec.tenants.items():
+        for did, dep in tenant.deployments.items():
+            urls: list[str] = []
+            if not isinstance(dep, DatabaseDeployment):
+                host = names.hostname(tid, did, dep.type, spec.platform.domain)
+                urls = [f"https://{h}" for h in (host, *(d for d in dep.domains if d in verified))]
+            running, wanted = found.get(names.service_name(platform, tid, did), (0, 0))
+            if dep.stopped:
+                word, wanted = "stopped", 0
+            elif names.service_name(platform, tid, did) not in found:
+                word = "pending"  # not applied yet: the file's count
+                wanted = 1 if isinstance(dep, DatabaseDeployment) else dep.replica_count
+            else:
+                word = "running" if running == wanted and wanted > 0 else "pending"
+            out.append(DeploymentStatus(tid, did, dep.type, word, "none", running, wanted, urls))
+    return out

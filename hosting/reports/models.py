@@ -163,6 +163,17 @@ class RestoreDrillView:
 
 
 @dataclass(frozen=True)
+class ScaleEventView:
+    """One change the autoscaler made to a deployment's replicas in the period."""
+
+    deployment: str
+    at: datetime
+    from_replicas: int
+    to_replicas: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class UsageReport:
     platform: str
     tenant_id: str
@@ -188,6 +199,7 @@ class UsageReport:
     projected_note: str
     tips: tuple[Tip, ...]
     restore_drills: tuple[RestoreDrillView, ...] = ()
+    scale_events: tuple[ScaleEventView, ...] = ()
 
 
 @dataclass(frozen=True)

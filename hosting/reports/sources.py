@@ -25,6 +25,7 @@ from hosting.reports.models import (
     PlanRevenue,
     PlatformReport,
     RestoreDrillView,
+    ScaleEventView,
     StorageRow,
     SuspendedRow,
     Tip,
@@ -404,7 +405,20 @@ def usage_report(
         projected_note=projected_note,
         tips=tuple(tips),
         restore_drills=_restore_drills(conn, tenant_id, tenant),
+        scale_events=_scale_events(conn, tenant_id, p_start, as_of),
     )
+
+
+def _scale_events(
+    conn: duckdb.DuckDBPyConnection, tenant_id: str, start: date, as_of: date
+) -> tuple[ScaleEventView, ...]:
+    """The autoscaler's changes in the period up to the report's day, in order."""
+    rows = conn.execute(
+        'SELECT deployment, "timestamp", from_replicas, to_replicas, reason FROM scale_events '
+        'WHERE tenant = ? AND "timestamp" >= ? AND "timestamp" < ? ORDER BY "timestamp"',
+        [tenant_id, start, as_of + timedelta(days=1)],
+    ).fetchall()
+    return tuple(ScaleEventView(*row) for row in rows)
 
 
 def _restore_drills(

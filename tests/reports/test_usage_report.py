@@ -106,3 +106,29 @@ def test_platform_report(realistic_dir: Path) -> None:
     assert f"{XSS} (evil) free storage 1.0 GB 1.0 GB 103% over" in text
     # acme at 71% of its bandwidth is not listed as near.
     assert "Acme Corp (acme) starter bandwidth" not in text
+
+
+def test_usage_report_lists_the_periods_scale_events(realistic_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import duckdb
+
+    folder = tmp_path / "copy"
+    shutil.copytree(realistic_dir, folder)
+    store = folder / ".hosting/hosting.duckdb"
+    rows = [  # before the period (Nov 3), in it, and after the report's day (Nov 20)
+        ("acme", "api", datetime(2026, 11, 2, 23, 59), 1, 2, "before the period"),
+        ("acme", "api", datetime(2026, 11, 12, 0, 5), 1, 4, "CPU 180 % per replica, above"),
+        ("acme", "api", datetime(2026, 11, 12, 0, 30), 4, 1, "CPU 5 % per replica, below"),
+        ("acme", "api", datetime(2026, 11, 21, 0, 0), 1, 3, "after the report's day"),
+        ("evil", "site", datetime(2026, 11, 12, 0, 5), 1, 2, "another tenant's"),
+    ]
+    with duckdb.connect(str(store)) as conn:
+        conn.executemany("INSERT INTO scale_events VALUES (?, ?, ?, ?, ?, ?, NULL)", rows)
+    text = _text(_usage(folder, "acme"))
+    assert "Autoscaling" in text
+    assert "2026-11-12 00:05 api 1 → 4 CPU 180 % per replica, above" in text
+    assert "2026-11-12 00:30 api 4 → 1 CPU 5 % per replica, below" in text
+    for absent in ("before the period", "after the report's day", "another tenant's"):
+        assert absent not in text
+    assert "Autoscaling" not in _text(_usage(realistic_dir, "acme"))  # none: no section
