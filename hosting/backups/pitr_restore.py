@@ -143,7 +143,10 @@ def restore_to_time(
             "nothing was changed; pick a later time",
         )
     reading.check(base.path, base.sha256)  # a damaged file is found before any container
-    with _locked(files.deployment_dir(state_dir, tenant, deployment), ref):
+    with (
+        _locked(files.deployment_dir(state_dir, tenant, deployment), ref),
+        wal_seal.sealing_held(state_dir, tenant, deployment),  # no segment moves meanwhile
+    ):
         return _restore(spec, state_dir, tenant, deployment, target_time, base, engine)
 
 

@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hosting.backups import crypto, files, reading
+from hosting.backups import crypto, files, reading, wal_seal
 from hosting.backups.pg import _locked
 
 REKEY = ".rekey" + files.PARTIAL
@@ -93,6 +93,10 @@ def rekeyed(state_dir: Path, old: str, new: str) -> Iterator[Rekeyed]:
     with ExitStack() as locks:
         for folder in _folders(found):
             locks.enter_context(_locked(folder, f"{folder.parent.name}/{folder.name}"))
+        # No WAL sealed under the old passphrase meanwhile, in any deployment that archives.
+        for wal in sorted(files.backups_root(state_dir).glob("*/*/wal")):
+            home = wal.parent
+            locks.enter_context(wal_seal.sealing_held(state_dir, home.parent.name, home.name))
         try:
             for b in found:
                 ref = b.ref

@@ -12,8 +12,11 @@ partial never has a name a restore reads.
 
 A restore reads sealed segments from `opened`: a scratch folder of decrypted `.gz` files
 (the base backup's first segment on, and every timeline history) that the recovering
-container mounts read-only, removed afterwards. Sealing and restores take the deployment's
-backup lock, so nothing is sealed under a restore's feet and no scratch folder outlives one.
+container mounts read-only, removed afterwards. Sealing and restores exclude each other by a
+lock of their own (`.seal.lock` in the deployment folder, not the dumps' `.lock`: a dump and
+a seal may run at once): a restore waits for a seal in progress, a seal skips a database
+being restored, so nothing is sealed under a restore's feet and no scratch folder outlives
+one.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from hosting.errors import HostingError, ProviderError
 from hosting.stacks import wal_archive
 
 PLAIN, CHECKSUM, SEALED = ".gz", ".gz.sha256", ".gz.enc"
+SEAL_LOCK = ".seal.lock"
 OPENED_PREFIX = ".wal-opened-"  # the scratch folders of restores, in the deployment folder
 DAMAGED = ".damaged"  # a marker in a scratch folder: that sealed segment did not open
 CHUNK = 1 << 20
@@ -42,7 +46,7 @@ CHUNK = 1 << 20
 class Sealed:
     sealed: list[str] = field(default_factory=list)  # archive names (no suffix) sealed now
     damaged: list[str] = field(default_factory=list)  # plain ones that failed their check
-    busy: bool = False  # another backup job held the folder: nothing done, next run will
+    busy: bool = False  # a restore held the archive: nothing done, the next run will
 
 
 def _visible(folder: Path, suffix: str) -> list[Path]:
@@ -108,7 +112,7 @@ class _Mismatch(Exception):
 
 def seal_folder(folder: Path, passphrase: Callable[[], str]) -> Sealed:
     """Seal every finished plain segment of a WAL archive folder. The caller holds the
-    deployment's backup lock. `passphrase` is asked only when there is something to seal."""
+    deployment's sealing lock. `passphrase` is asked only when there is something to seal."""
     done = Sealed()
     for stray in _visible(folder, CHECKSUM):  # a run killed between its two removals
         base = stray.name[: -len(CHECKSUM)]
@@ -139,13 +143,12 @@ def seal_folder(folder: Path, passphrase: Callable[[], str]) -> Sealed:
 
 
 @contextlib.contextmanager
-def _try_locked(folder: Path) -> Iterator[bool]:
-    """The deployment's backup lock (hosting.backups.pg._locked's file), without waiting:
-    False while a dump or a restore holds it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("a") as fh:
+def _seal_lock(home: Path, *, wait: bool) -> Iterator[bool]:
+    """The deployment's sealing lock; without `wait`, False (not taken) while it is held."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / SEAL_LOCK).open("a") as fh:
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             yield False
             return
@@ -155,15 +158,23 @@ def _try_locked(folder: Path) -> Iterator[bool]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def sealing_held(state_dir: Path, tenant: str, deployment: str) -> Iterator[None]:
+    """No seal runs while this is held (a restore's, a passphrase change's); waits for one
+    in progress (a seal never waits for anything, so this cannot deadlock)."""
+    with _seal_lock(files.deployment_dir(state_dir, tenant, deployment), wait=True):
+        yield
+
+
 def seal(state_dir: Path, tenant: str, deployment: str) -> Sealed:
-    """Seal one database's archive under its backup lock; busy (nothing done) when a dump or
-    a restore holds it. Also removes scratch folders a killed restore left (no restore can
-    be running while the lock is ours)."""
+    """Seal one database's archive under its sealing lock; busy (nothing done) while a
+    restore holds it. Also removes scratch folders a killed restore left (no restore can be
+    running while the lock is ours)."""
     home = files.deployment_dir(state_dir, tenant, deployment)
     wal = wal_archive.archive_dir(state_dir, tenant, deployment)
-    if not wal.is_dir() and not home.is_dir():
+    if not wal.is_dir():
         return Sealed()
-    with _try_locked(home) as mine:
+    with _seal_lock(home, wait=False) as mine:
         if not mine:
             return Sealed(busy=True)
         for left in home.glob(OPENED_PREFIX + "*"):
@@ -211,7 +222,7 @@ def opened(state_dir: Path, tenant: str, deployment: str, first_wal: str) -> Ite
     decrypted to their gzip (`<name>.gz`; a sealed file that does not open becomes a
     `<name>.damaged` marker the restore command refuses). Mode 0755 files 0644 for the
     server's uid, inside the 0700 deployment folder (no other host user reaches it);
-    removed on exit. The caller holds the deployment's backup lock."""
+    removed on exit. The caller holds `sealing_held`."""
     home = files.deployment_dir(state_dir, tenant, deployment)
     wal = wal_archive.archive_dir(state_dir, tenant, deployment)
     scratch = home / (OPENED_PREFIX + secrets.token_hex(5))

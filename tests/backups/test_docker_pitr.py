@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from hosting.backups import pitr
+from hosting.backups import pitr, wal_seal
 from hosting.metering.agent import Agent, AgentConfig
 from hosting.spec import load, names
 from hosting.spec.models import Limits
@@ -236,19 +236,20 @@ def test_failed_restores_leave_the_database_untouched(db: Db) -> None:
     # WAL missing: every segment archived after the base backup's first is deleted.
     _pause()
     target = db.now()
+    current = db.sql(CURRENT_SEGMENT)  # a restore to target reads up to its end
     db.sql("SELECT pg_switch_wal()")
     base = pitr.list_bases(db.state, db.tenant, "main")[-1]
-    deadline = time.monotonic() + 60
-    while not [
-        s for s in pitr.archived_segments(db.state, db.tenant, "main") if s > base.first_wal
-    ]:
-        assert time.monotonic() < deadline, "the segment after the base backup was not archived"
-        time.sleep(0.5)
-    later = [s for s in pitr.archived_segments(db.state, db.tenant, "main") if s > base.first_wal]
+    _wait_archived(db, current)
+    later = [
+        s for s in pitr.archived_segments(db.state, db.tenant, "main")
+        if pitr.SEGMENT.match(s) and s > base.first_wal
+    ]  # fmt: skip
+    assert later[-1] == current
     moved = db.archive.parent / "moved-away"
     moved.mkdir()
-    for seg in later:
-        (db.archive / f"{seg}.gz").rename(moved / f"{seg}.gz")
+    for seg in later:  # sealed by `backup base` or not yet: every file of it
+        for path in db.archive.glob(f"{seg}.gz*"):
+            path.rename(moved / path.name)
     failed = _restore(db, target)
     assert failed.returncode == 1, failed.stdout
     assert "failed, the database is untouched" in failed.stderr
@@ -256,16 +257,32 @@ def test_failed_restores_leave_the_database_untouched(db: Db) -> None:
     assert (db.count("a"), db.count("b")) == (10, 10)
     assert db.data_dirs() == ["pgdata"]  # no half-built copy left beside it
 
-    # A damaged segment is refused by its checksum, not replayed.
-    for seg in later:
-        (moved / f"{seg}.gz").rename(db.archive / f"{seg}.gz")
-    victim = db.archive / f"{later[0]}.gz"
+    # A damaged segment is refused by its checksum, not replayed: the newest, archived after
+    # `backup base` sealed the archive, is still plain.
+    for path in moved.iterdir():
+        path.rename(db.archive / path.name)
+    victim = db.archive / f"{later[-1]}.gz"
+    good = victim.read_bytes()
     victim.write_bytes(gzip.compress(b"\0" * 16 * 1024 * 1024))
     damaged = _restore(db, target)
     assert damaged.returncode == 1
     assert "does not match its checksum" in damaged.stderr
     assert (db.count("a"), db.count("b")) == (10, 10)
     assert db.data_dirs() == ["pgdata"]
+
+    # Sealed, then damaged: refused by its authentication check.
+    victim.write_bytes(good)
+    assert later[-1] in wal_seal.seal(db.state, db.tenant, "main").sealed
+    sealed = db.archive / f"{later[-1]}{wal_seal.SEALED}"
+    raw = bytearray(sealed.read_bytes())
+    raw[len(raw) // 2] ^= 1
+    sealed.write_bytes(bytes(raw))
+    damaged = _restore(db, target)
+    assert damaged.returncode == 1
+    assert f"{later[-1]}.gz.enc is damaged" in damaged.stderr
+    assert (db.count("a"), db.count("b")) == (10, 10)
+    assert db.data_dirs() == ["pgdata"]
+    assert not list(db.archive.parent.glob(".wal-opened-*"))
 
 
 def _proc_with(db: Db, needle: str) -> list[str]:

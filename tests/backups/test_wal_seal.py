@@ -267,3 +267,21 @@ def test_sealed_files_keep_the_segments_checksum_out_of_reach(tmp_path: Path) ->
     wal_seal.seal_folder(wal, lambda: PASSPHRASE)
     for p in wal.iterdir():
         assert digest not in p.read_bytes()
+
+
+def test_a_restore_in_progress_holds_sealing_off_and_a_dump_does_not(tmp_path: Path) -> None:
+    from hosting.backups import files
+    from hosting.backups.pg import _locked
+
+    wal = pitr.archive_dir(tmp_path, "t", "db")
+    assert _archive(wal, S1, _segment(S1, 4096)) == 0
+    left = files.deployment_dir(tmp_path, "t", "db") / f"{wal_seal.OPENED_PREFIX}dead"
+    left.mkdir()  # a scratch folder a killed restore left
+    (left / f"{S1}.gz").write_bytes(b"plaintext")
+    with wal_seal.sealing_held(tmp_path, "t", "db"):
+        held = wal_seal.seal(tmp_path, "t", "db")
+        assert held.busy and held.sealed == [] and left.exists()  # could be a live restore's
+    with _locked(files.deployment_dir(tmp_path, "t", "db"), "t/db"):  # a dump running
+        done = wal_seal.seal(tmp_path, "t", "db")
+    assert not done.busy and done.sealed == [S1]
+    assert not left.exists()
