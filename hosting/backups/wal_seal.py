@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hosting.backups import crypto, files, reading
-from hosting.errors import HostingError, ProviderError
+from hosting.errors import HostingError, ProviderError, SecretError
 from hosting.stacks import wal_archive
 
 PLAIN, CHECKSUM, SEALED = ".gz", ".gz.sha256", ".gz.enc"
@@ -73,7 +73,7 @@ def _sealed_digest(path: Path, passphrase: str) -> str | None:
         with path.open("rb") as fh:
             for chunk in crypto.unseal(fh, passphrase, path.name):
                 digest.update(chunk)
-    except crypto.DamagedBackup:
+    except (crypto.DamagedBackup, SecretError):  # resealed from the checked plain copy
         return None
     return digest.hexdigest()
 

@@ -285,3 +285,17 @@ def test_a_restore_in_progress_holds_sealing_off_and_a_dump_does_not(tmp_path: P
         done = wal_seal.seal(tmp_path, "t", "db")
     assert not done.busy and done.sealed == [S1]
     assert not left.exists()
+
+
+def test_a_sealed_copy_that_does_not_open_is_made_again_from_the_plain_one(
+    tmp_path: Path,
+) -> None:
+    wal = tmp_path / "wal"
+    data = _segment(S1, 4096)
+    assert _archive(wal, S1, data) == 0
+    plain = (wal / f"{S1}.gz").read_bytes()
+    # Beside it, as a killed run would leave it, but under another passphrase.
+    (wal / f"{S1}.gz.enc").write_bytes(b"".join(crypto.seal([plain], "an older passphrase")))
+    assert wal_seal.seal_folder(wal, lambda: PASSPHRASE).sealed == [S1]
+    assert _opened_bytes(wal / f"{S1}.gz.enc") == data
+    assert sorted(p.name for p in wal.iterdir()) == [f"{S1}.gz.enc"]
