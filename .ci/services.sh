@@ -39,4 +39,7 @@ start_dockerd
 isolate_containers
 start_stripe_mock
 bash "$here/images.sh"
+# The swarm test cluster's node image (debootstrap of docker.io, ~1.5 min cold; cached by its
+# version): built here, beside the engine build, rather than inside the first swarm test.
+bash "$here/swarm.sh" image >/dev/null
 echo "services ready: docker $(docker version --format '{{.Server.Version}}')"

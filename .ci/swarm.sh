@@ -99,13 +99,13 @@ wait_engine() {
 
 start_node() {  # NAME IMAGE
   local n=$1 image=$2
-  mkdir -p "$run/$n"
+  mkdir -p "$run/$n" "$run/shared"
   docker run -d --name "$prefix-$n" --hostname "$n" --network "$prefix" --label "$prefix=1" \
     --cap-add ALL --cap-drop SYS_RESOURCE --device-cgroup-rule 'a *:* rwm' \
     --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
     --security-opt systempaths=unconfined \
     --mount "type=volume,src=$prefix-$n,dst=/var/lib/docker,volume-label=$prefix=1" \
-    -v "$run/$n:/run/hosting-swarm" "$image" >/dev/null
+    -v "$run/$n:/run/hosting-swarm" -v "$run/shared:$run/shared" "$image" >/dev/null
 }
 
 load_images() {  # IMAGE…: one save, loaded on every node at once
@@ -151,6 +151,9 @@ up() {
     echo "SWARM_NETWORK=$prefix"
     echo "SWARM_PREFIX=$prefix"
     echo "SWARM_RUN=$run"
+    # The same host folder at the same path on every node: a test's project lives here, so
+    # the edge's bind mounts (STATE_DIR/edge/...) resolve on the manager as where hosting runs.
+    echo "SWARM_SHARED=$run/shared"
     echo "SWARM_INNER_RANGE=$INNER_RANGE"
     for n in "${nodes[@]}"; do echo "SWARM_HOST_$n=$(sock "$n")"; echo "SWARM_IP_$n=$(node_ip "$n")"; done
   } | tee "$run/cluster.env"

@@ -69,9 +69,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "meter": (
         "metering_commands",
-        "The metering agent: `meter --once` runs one cycle of every collector, and the database "
-        "backups when they are due (--backup-interval after the newest; 0 disables); `meter` "
-        "alone runs the agent like `hosting agent`.",
+        "The metering agent: `meter --once` runs one cycle of every collector and of the WAL "
+        "job, and the database backups and restore drills when they are due (--backup-interval, "
+        "--drill-interval after the newest; 0 disables); `meter` alone runs the agent like "
+        "`hosting agent`.",
     ),
     "metrics": ("metering_commands", "Metrics history of a deployment (getMetrics)."),
     "payments": (

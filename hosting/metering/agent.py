@@ -28,7 +28,7 @@ from hosting.metering.metrics import metrics_cycle
 from hosting.metering.storage import Credentials, storage_cycle
 from hosting.spec.models import Spec
 
-JOBS = ("metrics", "health", "storage", "domains", "network", "autoscale")
+JOBS = ("metrics", "health", "storage", "domains", "network")
 LOG_ROLL_BYTES = 10 * 2**20
 
 
@@ -391,8 +391,13 @@ class Agent:
         self.log("info", job, seconds=round(seconds, 3), **summary)
         return JobOutcome(job, True, seconds, summary)
 
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        """The jobs of every cycle: on a swarm, autoscaling too."""
+        return (*JOBS, "autoscale") if self.spec.platform.target == "swarm" else JOBS
+
     def run_once(self) -> list[JobOutcome]:
-        return [self.run_job(job) for job in JOBS]
+        return [self.run_job(job) for job in self.jobs]
 
     def run_due_backups(self) -> JobOutcome | None:
         """The backup job as the agent's schedule would run it now: None when disabled
@@ -463,7 +468,7 @@ class Agent:
         self.log("info", "agent_started", **{f"{k}_interval": v for k, v in intervals.items()})
         optional = ("backups", "drills", "snapshot", "wal")
         daily = tuple(job for job in optional if intervals[job] > 0)
-        jobs = (*JOBS, *daily)
+        jobs = (*self.jobs, *daily)
         due = dict.fromkeys(jobs, time.monotonic())
         if "backups" in due:
             due["backups"] = self._backups_first_due(due["backups"])

@@ -47,9 +47,14 @@ def container_spec(
     mounts = [
         docker.ServiceTaskSpecContainerSpecMountArgs(
             target=path,
+            # as the provider reads it back: mounts are a set, and an element that differs
+            # in any field (None against "") is a change on every plan
+            source="",
             type="tmpfs",
+            # No mode: the kernel's default, 1777. The provider reads a mode back without its
+            # sticky bit (Go's Perm()), so 0o1777 would differ on every plan.
             tmpfs_options=docker.ServiceTaskSpecContainerSpecMountTmpfsOptionsArgs(
-                size_bytes=_tmpfs_size(opts), mode=0o1777
+                size_bytes=_tmpfs_size(opts), mode=0
             ),
         )
         for path, opts in sorted(spec.tmpfs.items())
@@ -60,14 +65,14 @@ def container_spec(
                 target=m.target,
                 source=m.source,
                 type=m.kind,
-                read_only=m.read_only,
+                read_only=m.read_only or None,  # read back as null when false
                 volume_options=(
                     docker.ServiceTaskSpecContainerSpecMountVolumeOptionsArgs(
                         labels=[
                             docker.ServiceTaskSpecContainerSpecMountVolumeOptionsLabelArgs(
                                 label=k, value=v
                             )
-                            for k, v in spec.labels.items()
+                            for k, v in sorted(spec.labels.items())
                         ]
                     )
                     if m.kind == "volume"
@@ -89,9 +94,9 @@ def container_spec(
     return docker.ServiceTaskSpecContainerSpecArgs(
         image=spec.image,
         env=pulumi.Output.secret(plain) if secret_env else plain,
-        labels=[
+        labels=[  # sorted, as read back: a set in another order is a change
             docker.ServiceTaskSpecContainerSpecLabelArgs(label=k, value=v)
-            for k, v in spec.labels.items()
+            for k, v in sorted(spec.labels.items())
         ],
         read_only=spec.read_only,
         cap_drops=canonical_caps(spec.cap_drop),
@@ -113,8 +118,10 @@ def task_spec(
     constraints: Sequence[str] = (),
     reserve: bool = True,
 ) -> docker.ServiceTaskSpecArgs:
-    """The plan's CPU and memory as limits and (with `reserve`) reservations, so the
-    scheduler places a task only where its plan fits; restarted whatever its exit."""
+    """The plan's CPU and memory as limits; its memory also reserved (with `reserve`), so
+    the scheduler places a task only where its memory fits. CPU is not reserved: like the
+    docker target, a node's cores are shared by the plans on it (a reservation of whole
+    cores would fit two 1-CPU replicas on a 2-core node). Restarted whatever its exit."""
     nanos = round(spec.cpus * 1_000_000_000)
     return docker.ServiceTaskSpecArgs(
         container_spec=container,
@@ -123,9 +130,7 @@ def task_spec(
                 nano_cpus=nanos, memory_bytes=spec.memory_bytes
             ),
             reservation=(
-                docker.ServiceTaskSpecResourcesReservationArgs(
-                    nano_cpus=nanos, memory_bytes=spec.memory_bytes
-                )
+                docker.ServiceTaskSpecResourcesReservationArgs(memory_bytes=spec.memory_bytes)
                 if reserve
                 else None
             ),
@@ -149,8 +154,8 @@ def task_spec(
 
 
 def rolling(order: str) -> dict[str, Any]:
-    """Rolling updates one task at a time; a task that fails its health check within the
-    monitor window rolls the whole service back by itself. `start-first` keeps serving
+    """Rolling updates one task at a time; a task that fails (or fails its health check)
+    within the monitor window rolls the whole service back by itself. `start-first` keeps serving
     during an update; `stop-first` is for tasks that cannot run twice (a database on its
     volume, an edge on the node's ports)."""
     return {
@@ -165,11 +170,14 @@ def rolling(order: str) -> dict[str, Any]:
         "rollback_config": docker.ServiceRollbackConfigArgs(
             parallelism=1, order=order, failure_action="pause", monitor="10s"
         ),
+        # apply waits until every task runs the new spec, and fails, naming the rollback,
+        # when Swarm rolled it back (a new service that never converges is removed again)
+        "converge_config": docker.ServiceConvergeConfigArgs(delay="1s", timeout="5m"),
     }
 
 
 def service_labels(spec: ContainerSpec) -> list[docker.ServiceLabelArgs]:
-    return [docker.ServiceLabelArgs(label=k, value=v) for k, v in spec.labels.items()]
+    return [docker.ServiceLabelArgs(label=k, value=v) for k, v in sorted(spec.labels.items())]
 
 
 def replicated(count: int) -> docker.ServiceModeArgs:

@@ -92,10 +92,10 @@ def test_app_service_replicas_limits_hardening_and_rollback(graph: list[MockReso
     shop = services(graph)["sw_acme_shop"]
     assert shop["mode"]["replicated"]["replicas"] == 3
     task = reveal(shop["taskSpec"])
-    # the starter plan: 1 CPU, 1024 MB, as limits and as reservations
-    for key in ("limits", "reservation"):
-        assert task["resources"][key]["nanoCpus"] == 1_000_000_000
-        assert task["resources"][key]["memoryBytes"] == 1024 * 1024 * 1024
+    # the starter plan: 1 CPU, 1024 MB, as limits; its memory reserved, CPU shared
+    assert task["resources"]["limits"]["nanoCpus"] == 1_000_000_000
+    assert task["resources"]["limits"]["memoryBytes"] == 1024 * 1024 * 1024
+    assert task["resources"]["reservation"] == {"memoryBytes": 1024 * 1024 * 1024}
     spec = task["containerSpec"]
     assert spec["readOnly"] is True
     assert spec["capDrops"] == ["ALL"]
