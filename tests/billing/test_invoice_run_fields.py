@@ -1,5 +1,6 @@
 """`invoice run` read field by field, in process: one tenant's run, the count of periods
-already invoiced, the buyer's name and email, the line numbers, and what sync returns.
+already invoiced, the buyer's name and email, the line numbers, the store's refusal, and what
+sync returns.
 
 Found by scripts/mutation (target invoices): these were checked only through the CLI's
 subprocess, which mutation testing does not follow, or not at all.
@@ -10,7 +11,11 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pytest
+
+from hosting import store
 from hosting.billing import invoices, subscriptions
+from hosting.errors import BillingError
 from tests.billing.helpers import make_spec, tenant
 
 D = date
@@ -84,3 +89,19 @@ def test_sync_returns_the_day_it_synced_as_of(tmp_path: Path) -> None:
     assert [(c.tenant, c.event, c.effective) for c in result.changes] == [
         ("a", "start", D(2025, 1, 1))
     ]
+
+
+def test_a_run_the_store_refuses_writes_nothing_and_says_why(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    spec = make_spec({"a": tenant("starter", D(2025, 1, 1)), "b": tenant("pro", D(2025, 1, 1))})
+    invoices.run(db, spec, D(2025, 2, 1), tenant="a")
+    # The counter put back by hand: b's invoice takes number 1 again, which the store's
+    # UNIQUE seq refuses, the one way to reach that refusal in a single process.
+    with store.connect(db) as conn:
+        conn.execute("UPDATE billing_invoice_sequence SET last_value = 0")
+    with pytest.raises(BillingError) as info:
+        invoices.run(db, spec, D(2025, 2, 1), tenant="b")
+    assert info.value.message.startswith("invoice run refused by the store, nothing written: ")
+    assert info.value.hint == "another run invoiced the same period; run again to see its invoices"
+    assert invoices.list_invoices(db, "b") == []
+    assert periods(invoices.list_invoices(db)) == [("a", D(2025, 1, 1))]
