@@ -149,7 +149,11 @@ def _render_outcomes(outcomes: list[JobOutcome]) -> None:
         s = o.summary
         if o.job == "metrics":
             text = f"{s['samples']} samples from {s['containers']} containers"
+            if s.get("nodes"):  # a swarm's: how many on each node
+                text += " (" + ", ".join(f"{n} {c}" for n, c in sorted(s["nodes"].items())) + ")"
             text += f", {s['log_lines']} access-log lines"
+            for node, why in sorted((s.get("unreached") or {}).items()):
+                text += f"; node {node} not read: {why}"
         elif o.job == "health":
             parts = [f"{s['statuses'].get(k, 0)} {k}" for k in ("healthy", "unhealthy", "unknown")]
             text = ", ".join(parts)

@@ -21,10 +21,11 @@ from typing import Any
 
 from hosting.errors import HostingError
 from hosting.metering.alerts import check_alerts
-from hosting.metering.containers import ContainerReader
+from hosting.metering.containers import ContainerReader, Reader
 from hosting.metering.engine import Engine, EngineUnreachable
 from hosting.metering.health import RestartPolicy, health_cycle
 from hosting.metering.metrics import metrics_cycle
+from hosting.metering.nodes import SwarmReader
 from hosting.metering.storage import Credentials, storage_cycle
 from hosting.spec.models import Spec
 
@@ -92,8 +93,15 @@ class Agent:
         self.credentials = credentials
         self.log_file = log_file
         self.echo = echo
-        self.reader = ContainerReader(self.engine, frozenset(spec.tenants))
+        tenants = frozenset(spec.tenants)
+        nodes = spec.platform.swarm.nodes if spec.platform.target == "swarm" else {}
+        self.reader: Reader = (
+            SwarmReader(self.engine, nodes, tenants)
+            if nodes
+            else ContainerReader(self.engine, tenants)
+        )
         self._engine_down = False
+        self._unreached_said: dict[str, str] = {}
         self._unshaped_said = False
         self._wal_said: dict[str, str] = {}
         self._copy_due = set(self._databases())  # each checked off-host once after a start
@@ -122,6 +130,12 @@ class Agent:
 
     def _metrics(self) -> dict[str, Any]:
         r = metrics_cycle(self.store_path, self.reader, self.spec, self.config.access_logs)
+        for node, why in r.unreached.items():  # when it starts, not every cycle
+            if self._unreached_said.get(node) != why:
+                self.log("warning", "node_unreachable", node=node, error=why)
+        for node in set(self._unreached_said) - set(r.unreached):
+            self.log("info", "node_recovered", node=node)
+        self._unreached_said = dict(r.unreached)
         return asdict(r)
 
     def _health(self) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from hosting.metering.engine import Engine
 from hosting.spec import names
 from hosting.spec.models import Autoscale, DatabaseDeployment, Spec
@@ -71,6 +73,26 @@ def decide(
     )
 
 
+def recent_cpu(
+    conn: duckdb.DuckDBPyConnection, tenant: str, deployment: str, now: datetime
+) -> tuple[list[float], datetime | None]:
+    """The deployment's CPU samples a decision at `now` (naive UTC) averages, and the time
+    of its last scale event. A sample sums the replicas running when it was taken: those
+    from before the last change counted another number of them, so only later ones count."""
+    row = conn.execute(
+        'SELECT max("timestamp") FROM scale_events WHERE tenant = ? AND deployment = ?',
+        [tenant, deployment],
+    ).fetchone()
+    last: datetime | None = row[0] if row else None
+    since = now - WINDOW if last is None else max(now - WINDOW, last)
+    rows = conn.execute(
+        "SELECT cpu_usage FROM deployment_metrics WHERE tenant = ? AND deployment = ? AND "
+        '"timestamp" > ? AND cpu_usage IS NOT NULL',
+        [tenant, deployment, since],
+    ).fetchall()
+    return [float(r[0]) for r in rows], last
+
+
 @dataclass(frozen=True)
 class ScaleEvent:
     tenant: str
@@ -98,24 +120,13 @@ def run_autoscaler(
                 continue
             current = int(service["Spec"]["Mode"]["Replicated"]["Replicas"])
             with connect(store_path, read_only=True) as conn:
-                samples = [
-                    float(row[0])
-                    for row in conn.execute(
-                        "SELECT cpu_usage FROM deployment_metrics WHERE tenant = ? AND "
-                        'deployment = ? AND "timestamp" > ? AND cpu_usage IS NOT NULL',
-                        [tid, did, stamp - WINDOW],
-                    ).fetchall()
-                ]
-                last = conn.execute(
-                    'SELECT max("timestamp") FROM scale_events WHERE tenant = ? AND deployment = ?',
-                    [tid, did],
-                ).fetchone()
+                samples, last = recent_cpu(conn, tid, did, stamp)
             decision = decide(
                 bounds=dep.autoscale,
                 current=current,
                 plan_cpus=plan_cpus,
                 cpu_samples=samples,
-                last_event=last[0] if last else None,
+                last_event=last,
                 now=stamp,
             )
             if decision is None:

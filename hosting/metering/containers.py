@@ -8,8 +8,10 @@ the same way, so usage is never negative and never counted twice.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from hosting.metering.cgroups import CgroupMissing, Counters, pid_belongs_to, read_counters
 from hosting.metering.engine import Container, Engine
@@ -26,6 +28,7 @@ class Reading:
     started_at: str  # the engine's State.StartedAt: names one container life
     read_at: datetime  # naive UTC, microseconds
     counters: Counters
+    node: str = ""  # the swarm node whose engine listed it ("" on one engine)
 
 
 @dataclass(frozen=True)
@@ -88,45 +91,110 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def counters_from_stats(stats: dict[str, Any]) -> Counters | None:
+    """The Engine API's stats of a container as the counters its cgroup gives: CPU time,
+    working set (usage minus inactive file, as `docker stats` and the cgroup reader count
+    it), bytes over every interface the engine lists (loopback is not one). None when the
+    engine has no counters for it (it stopped, or is gone: a 404's message)."""
+    cpu = (stats.get("cpu_stats") or {}).get("cpu_usage") or {}
+    memory = stats.get("memory_stats") or {}
+    if str(stats.get("read", "")).startswith("0001-") or "usage" not in memory:
+        return None
+    if "total_usage" not in cpu:
+        return None
+    detail = memory.get("stats") or {}
+    inactive = detail.get("total_inactive_file", detail.get("inactive_file", 0))  # v1 | v2
+    networks = (stats.get("networks") or {}).values()
+    return Counters(
+        cpu_ns=int(cpu["total_usage"]),
+        memory_bytes=max(0, int(memory["usage"]) - int(inactive)),
+        rx_bytes=sum(int(n.get("rx_bytes", 0)) for n in networks),
+        tx_bytes=sum(int(n.get("tx_bytes", 0)) for n in networks),
+    )
+
+
+class Reader(Protocol):
+    """What a metrics cycle reads containers with: one engine, or every node of a swarm."""
+
+    @property
+    def unreached(self) -> dict[str, str]:
+        """Nodes whose engine did not answer in the last read → why (their containers keep
+        their last readings, so their usage is counted once when they answer again)."""
+        ...
+
+    def read(self) -> list[Reading]: ...
+
+
 class ContainerReader:
-    """Reads every running labelled container: one listing call, then kernel files only.
+    """Reads every running labelled container of one engine: one listing call, then kernel
+    files where the container's processes are on this machine.
 
     The init pid and start time of each container come from one inspect when the container
-    is first seen or its cached pid no longer belongs to it (a restart), not every cycle.
+    is first seen or its cached pid no longer belongs to it (a restart), not every cycle. A
+    container whose pid is not one of this machine's (another machine's engine, or one in
+    another pid namespace) is read through the engine's stats instead, and inspected every
+    cycle: there is no local pid to tell a restart by, and its StartedAt does.
     """
 
-    def __init__(self, engine: Engine, tenants: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        tenants: frozenset[str] | None = None,
+        *,
+        node: str = "",
+        local: bool = True,
+    ) -> None:
         self.engine = engine
         self.tenants = tenants  # None: every labelled container
-        self._lives: dict[str, tuple[int, str]] = {}
+        self.node = node
+        # False: the engine is another machine's, whose pids must not be looked up here
+        # (a pid that happens to exist here belongs to some other process).
+        self.local = local
+        self._lives: dict[str, tuple[int, str]] = {}  # id → (pid here or 0, StartedAt)
+
+    @property
+    def unreached(self) -> dict[str, str]:
+        return {}  # one engine: unreachable fails the whole read
 
     def _life(self, container: Container) -> tuple[int, str] | None:
         cached = self._lives.get(container.id)
-        if cached and pid_belongs_to(cached[0], container.id):
+        if cached and cached[0] > 0 and pid_belongs_to(cached[0], container.id):
             return cached
-        state = self.engine.inspect(container.id).get("State") or {}
+        found = self.engine.find(container.id)
+        state = (found or {}).get("State") or {}
         pid, started = int(state.get("Pid") or 0), str(state.get("StartedAt") or "")
         if pid <= 0:
             self._lives.pop(container.id, None)
             return None
+        if not (self.local and pid_belongs_to(pid, container.id)):
+            pid = 0
         self._lives[container.id] = (pid, started)
         return pid, started
 
-    def read(self) -> list[Reading]:
+    def _counters(self, container_id: str, pid: int) -> Counters | None:
+        if pid <= 0:
+            return counters_from_stats(self.engine.counters(container_id))
+        try:
+            return read_counters(pid)
+        except CgroupMissing:
+            return None
+
+    def read(self, skip: Set[str] = frozenset()) -> list[Reading]:
+        """`skip`: container ids already read from another engine (never read twice)."""
         listed = [
             c
             for c in self.engine.containers(all=False)
             if c.state == "running" and c.tenant and c.deployment and c.kind != "edge"
             if self.tenants is None or c.tenant in self.tenants
+            if c.id not in skip
         ]
         readings = []
         for container in listed:
             life = self._life(container)
             if life is None:
                 continue
-            try:
-                counters = read_counters(life[0])
-            except CgroupMissing:
+            counters = self._counters(container.id, life[0])
+            if counters is None:
                 self._lives.pop(container.id, None)
                 continue  # stopped between the listing and the read
             readings.append(
@@ -138,6 +206,7 @@ class ContainerReader:
                     life[1],
                     _now(),
                     counters,
+                    self.node,
                 )
             )
         alive = {c.id for c in listed}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from hosting.metering.containers import ContainerReader, Previous, Reading, Usage, usage_between
+from hosting.metering.containers import Previous, Reader, Reading, Usage, usage_between
 from hosting.metering.ingest import write_metrics
 from hosting.metering.poolstats import pool_stats, with_pool
 from hosting.metering.proxylog import HostStats, LogOffset, normalize_host, read_new
@@ -46,6 +46,8 @@ class MetricsResult:
     bad_log_lines: int = 0
     unknown_hosts: list[str] = field(default_factory=list)
     log_errors: list[str] = field(default_factory=list)
+    nodes: dict[str, int] = field(default_factory=dict)  # a swarm's: containers read per node
+    unreached: dict[str, str] = field(default_factory=dict)  # nodes not read this time → why
 
 
 @dataclass
@@ -71,9 +73,20 @@ def _offsets(conn: duckdb.DuckDBPyConnection) -> dict[str, LogOffset]:
     return {r[0]: LogOffset(r[0], int(r[1]), int(r[2])) for r in rows}
 
 
-def _save_readings(conn: duckdb.DuckDBPyConnection, readings: Sequence[Reading]) -> None:
+def _save_readings(
+    conn: duckdb.DuckDBPyConnection, readings: Sequence[Reading], *, partial: bool
+) -> None:
     # Only running containers keep a reading: a container that stopped starts a new life.
-    conn.execute("DELETE FROM container_readings")
+    # After a partial read (a node did not answer) the others keep theirs, or the next read
+    # would count their whole life again; a stopped one's row is harmless until a full read
+    # (its id never runs again, and a restart is a new StartedAt).
+    if partial:
+        conn.execute(
+            "DELETE FROM container_readings WHERE container_id IN (SELECT unnest($1::VARCHAR[]))",
+            [[r.container_id for r in readings]],
+        )
+    else:
+        conn.execute("DELETE FROM container_readings")
     if not readings:
         return
     conn.execute(
@@ -131,7 +144,7 @@ def _add_log_bytes(conn: duckdb.DuckDBPyConnection, shares: dict[tuple[str, str]
 
 def metrics_cycle(
     store_path: Path,
-    reader: ContainerReader,
+    reader: Reader,
     spec: Spec | None,
     access_logs: Sequence[Path] = (),
     *,
@@ -141,7 +154,10 @@ def metrics_cycle(
     stamp = now or datetime.now(UTC).replace(tzinfo=None)
     readings = reader.read()
     pools = pool_stats(spec) if spec is not None else {}
-    result = MetricsResult(containers=len(readings))
+    result = MetricsResult(containers=len(readings), unreached=reader.unreached)
+    for r in readings:
+        if r.node:
+            result.nodes[r.node] = result.nodes.get(r.node, 0) + 1
     hosts = host_map(spec)
     web_like = {
         (tid, did)
@@ -194,7 +210,7 @@ def metrics_cycle(
         samples = [_sample(key, a, stamp, logs_read) for key, a in sorted(agg.items())]
         samples = [with_pool(s, pools.get((s.tenant, s.deployment))) for s in samples]
         result.samples = write_metrics(conn, samples)
-        _save_readings(conn, readings)
+        _save_readings(conn, readings, partial=bool(result.unreached))
         _save_offsets(conn, new_offsets, stamp)
         _add_log_bytes(conn, log_shares)
     result.unknown_hosts = sorted(set(result.unknown_hosts))

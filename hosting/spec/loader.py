@@ -165,6 +165,8 @@ def _explain(err: Any, data: Any) -> tuple[Path_, str, bool]:
         if len(path) == 3 and path[0] == "plans" and path[1] not in DEFAULT_PLANS:
             extra = " (a new plan must give every field)"
         return path, f"missing required field `{name}`{extra}", False
+    if "[key]" in leftover and kind == "value_error":  # a key with a rule of its own
+        return path, str(ctx.get("error", err["msg"])), True
     if "[key]" in leftover:
         key = str(path[-1])
         return path, f"`{key}` is not a valid name: {_LABEL_HELP}", True

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -189,8 +190,34 @@ class Dns(_Model):
         return v
 
 
+NODE_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62})$")
+
+
+def _node_host(value: str) -> str:
+    # The agent reads each node's engine over HTTP itself (hosting.metering.engine): no ssh.
+    if not value.startswith(("unix://", "tcp://")) or len(value) <= len("tcp://"):
+        raise ValueError(
+            f"`{value}` is not an engine address the agent can read: use unix:///path or "
+            "tcp://host:port (the node's own engine, as this machine reaches it)"
+        )
+    return value
+
+
+def _node_name(value: str) -> str:
+    if not NODE_NAME_RE.match(value):
+        raise ValueError(
+            f"`{value}` is not a node name: letters, digits, '.', '_' and '-', as "
+            "`docker node ls` shows it"
+        )
+    return value
+
+
+NodeName = Annotated[str, AfterValidator(_node_name)]
+NodeHost = Annotated[str, AfterValidator(_node_host)]
+
+
 class Swarm(_Model):
-    """How the swarm target uses its nodes' networking (platform.target swarm)."""
+    """How the swarm target uses its nodes (platform.target swarm)."""
 
     encrypted_networks: bool = Field(
         default=True,
@@ -200,6 +227,12 @@ class Swarm(_Model):
         default="vip",
         description="vip: one virtual IP per service (needs IPVS in the nodes' kernel); "
         "dnsrr: the service name resolves to each task, and the edge balances over them",
+    )
+    nodes: dict[NodeName, NodeHost] = Field(
+        default_factory=dict,
+        description="node name → its own engine's address (unix:// or tcp://, as the metering "
+        "agent's machine reaches it). The agent, on the manager, meters the tasks of every "
+        "node listed here into the one store; without it, only the manager's tasks",
     )
 
 

@@ -59,6 +59,7 @@ class Parts:
     plan_names: frozenset[str]  # every plan of the catalog and the file, valid or not
     tenants: dict[str, TenantPart]
     target: str | None = "docker"  # platform.target; None when invalid itself
+    swarm_nodes: bool = False  # platform.swarm.nodes names at least one node
 
 
 def of_spec(spec: Spec, plan_names: frozenset[str] = frozenset()) -> Parts:
@@ -74,6 +75,7 @@ def of_spec(spec: Spec, plan_names: frozenset[str] = frozenset()) -> Parts:
             for tid, t in spec.tenants.items()
         },
         target=spec.platform.target,
+        swarm_nodes=bool(spec.platform.swarm.nodes),
     )
 
 
@@ -108,6 +110,7 @@ def of_data(data: Any, plan_names: frozenset[str] = frozenset()) -> Parts:
         plan_names=frozenset(str(n) for n in _mapping(data.get("plans"))) | plan_names,
         tenants=tenants,
         target=_target(platform.get("target", "docker")),
+        swarm_nodes=bool(_mapping(_mapping(platform.get("swarm")).get("nodes"))),
     )
 
 

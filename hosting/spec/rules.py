@@ -330,6 +330,12 @@ def _target(spec: Parts, _: Path) -> Iterator[Problem]:
     """Autoscaling needs the swarm target; a swarm cannot (yet) run everything docker can."""
     if spec.target is None:
         return  # reported by the model
+    if spec.swarm_nodes and spec.target != "swarm":
+        yield (
+            ("platform", "swarm", "nodes"),
+            "the nodes of a swarm are metered on platform.target swarm only "
+            "(set the target, or remove `nodes`)",
+        )
     for tid, tenant in spec.tenants.items():
         for did, dep in tenant.deployments.items():
             at = ("tenants", tid, "deployments", did)
