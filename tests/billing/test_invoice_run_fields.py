@@ -8,7 +8,8 @@ subprocess, which mutation testing does not follow, or not at all.
 
 from __future__ import annotations
 
-from datetime import date
+import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,26 @@ def test_an_invoice_numbers_its_lines_from_one(tmp_path: Path) -> None:
     assert [(ln.line_no, ln.kind) for ln in jan.lines] == expected
     stored = invoices.get_invoice(db, jan.invoice_number)
     assert [(ln.line_no, ln.kind) for ln in stored.lines] == expected
+
+
+def test_an_invoice_is_stamped_in_naive_utc_to_the_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "s.duckdb"
+    spec = make_spec({"a": tenant("starter", D(2025, 1, 1))})
+    # A local zone 9 hours off UTC, so local time cannot pass for UTC.
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        before = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        (jan,) = invoices.run(db, spec, D(2025, 2, 1)).created
+        after = datetime.now(UTC).replace(tzinfo=None)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert jan.created_at.tzinfo is None and jan.created_at.microsecond == 0
+    assert before <= jan.created_at <= after
+    assert invoices.get_invoice(db, jan.invoice_number).created_at == jan.created_at
 
 
 def test_sync_returns_the_day_it_synced_as_of(tmp_path: Path) -> None:
