@@ -14,7 +14,7 @@ import pytest
 import hosting
 from hosting.edge.caddy import build_config, edge_routes, get_config, push_config
 from hosting.errors import ProviderError
-from hosting.spec import loads
+from hosting.spec import loads, names
 from hosting.spec.models import Spec
 from tests.conftest import golden
 
@@ -395,7 +395,22 @@ def test_a_resolved_upstream_balances_over_every_address_of_its_name(
         "port": "8080",
         "refresh": "2s",
     }
-    assert "upstreams" not in proxy and "active" not in proxy["health_checks"]
+    # the whole handler, by hand: balanced like fixed upstreams, passive health checks only
+    assert proxy == {
+        "handler": "reverse_proxy",
+        "dynamic_upstreams": {
+            "source": "a",
+            "name": "demo_acme_shop",
+            "port": "8080",
+            "refresh": "2s",
+        },
+        "load_balancing": {
+            "selection_policy": {"policy": "round_robin"},
+            "try_duration": "30s",
+            "try_interval": "250ms",
+        },
+        "health_checks": {"passive": {"fail_duration": "10s", "max_fails": 1}},
+    }
     # the other deployments keep their fixed upstreams
     records = [p for p in (r["handle"][0] for r in routes(config)) if p.get("upstreams")]
     assert len(records) == 3
@@ -406,3 +421,25 @@ def test_a_resolved_upstream_balances_over_every_address_of_its_name(
         [caddy_binary, "validate", "--config", str(path)], capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_a_suspended_tenants_hosts_answer_402_and_keep_their_routes(spec: Spec) -> None:
+    config = build_config(spec, suspended=frozenset({"acme"}))
+    by_host = {
+        h: r["handle"] for r in routes(config) for m in r.get("match", []) for h in m["host"]
+    }
+    acme = [h for h in by_host if h.startswith("web-") or h.startswith("api-")]
+    shop = names.hostname("acme", "shop", "web", spec.platform.domain)
+    portal = names.hostname("globex", "portal", "web", spec.platform.domain)
+    assert shop in acme and portal in by_host
+    [handler] = by_host[shop]
+    assert (handler["handler"], handler["status_code"]) == ("static_response", 402)
+    assert handler["headers"]["Cache-Control"] == ["no-store"]
+    assert by_host[portal][0]["handler"] == "reverse_proxy"  # another tenant: served
+
+
+def test_a_source_built_as_a_static_site_is_served_from_its_files(spec: Spec) -> None:
+    config = build_config(spec, static_sources=frozenset({("acme", "api")}))
+    api = names.hostname("acme", "api", "api", spec.platform.domain)
+    [handler] = route_for(config, api)["handle"]
+    assert handler == {"handler": "file_server", "root": "/srv/static/acme/api"}
