@@ -41,7 +41,9 @@ iptables -N DOCKER-USER 2>/dev/null || iptables -F DOCKER-USER
 iptables -A DOCKER-USER -d 172.20.0.0/14 -j RETURN
 iptables -A DOCKER-USER -d 10.208.0.0/14 -j RETURN
 iptables -A DOCKER-USER -j DROP
-rm -f /var/run/docker.pid /run/hosting-swarm/docker.sock
+# A node killed and started again keeps its /run (a real reboot empties it): a stale
+# containerd pid file there made dockerd wait on a containerd that is not its own.
+rm -rf /var/run/docker.pid /run/docker /run/containerd /run/hosting-swarm/docker.sock
 # Tasks use the node's loaded image instead of asking a registry first (there is none; the
 # lookup alone cost 20 s per task).
 export DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1

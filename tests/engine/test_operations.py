@@ -99,7 +99,10 @@ def _engine_child(parent: int, timeout_s: float = 120) -> int:
                 continue
             ppid = int(text[text.rindex(")") + 2 :].split()[1])
             if ppid == parent and "(pulumi)" in text:
-                cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+                try:  # a short-lived pulumi (the Automation API's own calls) may be gone
+                    cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
                 if b"up" in cmdline:
                     return int(stat.parent.name)
         time.sleep(0.1)
@@ -109,7 +112,12 @@ def _engine_child(parent: int, timeout_s: float = 120) -> int:
 def test_sigint_during_apply_exits_130_and_the_next_apply_completes(applied: Project) -> None:
     write(applied, {"acme": "interrupted", "beta": "hi"})
     proc = applied.popen("apply", "--yes")
-    engine = _engine_child(proc.pid)
+    try:
+        engine = _engine_child(proc.pid)
+    except BaseException:
+        proc.kill()  # not left holding the apply lock for the tests after this one
+        proc.communicate(timeout=300)
+        raise
     time.sleep(2)  # let it start changing containers
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
