@@ -240,9 +240,13 @@ def test_real_load_scales_a_service_to_max_and_back_to_min(project: Project, swa
     )
     print(f"scale events in the store: {with_reasons}")
     steps = [(a, b) for a, b, _, _ in with_reasons]
-    # One replica can use at most its plan's 0.5 CPU, 100 % of its plan: twice the target,
-    # so 2 replicas; 3 would mean its CPU was counted more than once.
-    assert steps[0] == (1, 2) and with_reasons[0][3] <= 105.0, with_reasons
+    # One replica can use at most its plan's 0.5 CPU, 100 % of its plan (a little over within
+    # one sampling window: the quota is enforced per 100 ms period): twice the target, so 2
+    # replicas, or 3 when the sample came out just over 100 %; far over 100 % would mean its
+    # CPU was counted more than once.
+    first_cpu = with_reasons[0][3]
+    assert first_cpu <= 105.0, with_reasons
+    assert steps[0] == (1, 2 if first_cpu <= 100.0 else 3), with_reasons
     ups = [s for s in steps if s[1] > s[0]]
     downs = [s for s in steps if s[1] < s[0]]
     assert steps == ups + downs and ups[-1][1] == 3 and downs[-1][1] == 1, steps
