@@ -9,10 +9,10 @@ from contextlib import contextmanager
 import pulumi
 import pulumi_docker as docker
 
-from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
 from hosting.stacks.components import App, Database, Edge, TenantNetwork, pulled_image
 from hosting.stacks.desired import database_volume_device, desired_containers, image_of
+from hosting.stacks.exports import export_database, status_of, urls_of
 from hosting.stacks.pooler_resources import Pooler
 from hosting.stacks.settings import ProgramSettings, default_settings
 
@@ -78,9 +78,7 @@ def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> N
         pulumi.export(tid, {"plan": tenant.plan, "billing_cycle": tenant.billing_cycle})
         for did, dep in tenant.deployments.items():
             key = f"{tid}/{did}"
-            status = "stopped" if dep.stopped else "running"
-            if status == "running" and tid in settings.suspended and dep.type != "database":
-                status = "suspended"  # unpaid: not run, the edge answers 402
+            status = status_of(tid, dep, settings)
             if isinstance(dep, DatabaseDeployment):
                 access = settings.databases[key]
                 database = Database(
@@ -106,22 +104,12 @@ def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> N
                         database=database,
                         opts=root,
                     )
-                pulumi.export(
-                    key,
-                    {
-                        "type": "database",
-                        "status": status,
-                        "host": str(spec.platform.database_bind),
-                        "port": access.port,
-                        "user": access.login,
-                        "password": pulumi.Output.secret(access.current_password),
-                        "name": names.database_name(did),
-                    },
+                # published on platform.database_bind, at the port given once
+                export_database(
+                    key, did, access, status, str(spec.platform.database_bind), access.port
                 )
                 continue
-            hostname = names.hostname(tid, did, dep.type, spec.platform.domain)
-            custom = [d for d in dep.domains if d in settings.verified_domains]
-            urls = [f"https://{h}" for h in (hostname, *custom)]
+            urls = urls_of(tid, did, dep, spec.platform.domain, settings)
             # not a static site, nor a source built as one; a stopped source is not built
             if (tid, did) in desired.apps and not (dep.source and dep.stopped):
                 image = image_of(spec, tid, did, settings.base_dir)

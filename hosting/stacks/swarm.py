@@ -32,8 +32,9 @@ from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
 from hosting.stacks import service_args as sa
 from hosting.stacks.components import PKG
-from hosting.stacks.containers import ContainerSpec, labels
+from hosting.stacks.containers import POSTGRES_PORT, ContainerSpec, labels
 from hosting.stacks.desired import Desired, desired_containers
+from hosting.stacks.exports import export_database, status_of, urls_of
 from hosting.stacks.settings import ProgramSettings
 
 DATABASE_NODE = "node.labels.hosting.db==true"
@@ -229,9 +230,7 @@ def build_swarm(spec: Spec, settings: ProgramSettings, desired: Desired | None =
         pulumi.export(tid, {"plan": tenant.plan, "billing_cycle": tenant.billing_cycle})
         for did, dep in tenant.deployments.items():
             key = f"{tid}/{did}"
-            status = "stopped" if dep.stopped else "running"
-            if status == "running" and tid in settings.suspended and dep.type != "database":
-                status = "suspended"
+            status = status_of(tid, dep, settings)
             if isinstance(dep, DatabaseDeployment):
                 access = settings.databases[key]
                 container = desired.databases[(tid, did)]
@@ -243,22 +242,11 @@ def build_swarm(spec: Spec, settings: ProgramSettings, desired: Desired | None =
                         endpoint_mode=mode,
                         opts=root,
                     )
-                pulumi.export(
-                    key,
-                    {
-                        "type": "database",
-                        "status": status,
-                        "host": names.container_name(platform, tid, did, 0),
-                        "port": 5432,
-                        "user": access.login,
-                        "password": pulumi.Output.secret(access.current_password),
-                        "name": names.database_name(did),
-                    },
-                )
+                # on no host port: reached from its tenant's network, by its docker-target name
+                host = names.container_name(platform, tid, did, 0)
+                export_database(key, did, access, status, host, POSTGRES_PORT)
                 continue
-            hostname = names.hostname(tid, did, dep.type, spec.platform.domain)
-            custom = [d for d in dep.domains if d in settings.verified_domains]
-            urls = [f"https://{h}" for h in (hostname, *custom)]
+            urls = urls_of(tid, did, dep, spec.platform.domain, settings)
             replicas = desired.apps.get((tid, did), [])
             if replicas:
                 SwarmApp(
