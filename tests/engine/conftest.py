@@ -185,13 +185,16 @@ def edge_root_ca(platform: str, folder: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(pem))
 
 
-def https_get(ctx: ssl.SSLContext, host: str, path: str = "/", port: int = 443) -> tuple[int, str]:
-    """GET https://host/path from the edge on loopback, the certificate checked for `host`."""
+def https_get(
+    ctx: ssl.SSLContext, host: str, path: str = "/", port: int = 443, address: str = "127.0.0.1"
+) -> tuple[int, str]:
+    """GET https://host/path from the edge at `address` (loopback, or a swarm manager's), the
+    certificate checked for `host`."""
     # HTTP/1.0: the body arrives whole, never chunked
     request = f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n"
     # Longer than the edge holds a request during a replacement (TRY_DURATION): a request it
     # answers late is not a failed one.
-    raw = socket.create_connection(("127.0.0.1", port), timeout=40)
+    raw = socket.create_connection((address, port), timeout=40)
     with ctx.wrap_socket(raw, server_hostname=host) as tls:
         tls.sendall(request.encode())
         data = b""

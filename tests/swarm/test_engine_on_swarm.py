@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import ssl
 import subprocess
 import threading
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import hosting
-from tests.engine.conftest import PASSPHRASE, Project, engine  # noqa: F401 (a fixture)
+from tests.engine.conftest import PASSPHRASE, Project, engine, https_get  # noqa: F401 (a fixture)
 from tests.swarm.cluster import Swarm, wait_for
 
 pytestmark = [pytest.mark.engine, pytest.mark.swarm]
@@ -106,15 +105,7 @@ def project(engine: str, swarm: Swarm) -> Iterator[Project]:  # noqa: F811
 
 def edge_get(swarm: Swarm, ctx: ssl.SSLContext, host: str, path: str) -> tuple[int, str]:
     """GET through the edge on the manager node's 443 (published in host mode)."""
-    request = f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n"
-    raw = socket.create_connection((swarm.manager_ip, 443), timeout=40)
-    with ctx.wrap_socket(raw, server_hostname=host) as tls:
-        tls.sendall(request.encode())
-        data = b""
-        while chunk := tls.recv(65536):
-            data += chunk
-    head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
-    return int(head.split()[1]), body
+    return https_get(ctx, host, path, address=swarm.manager_ip)
 
 
 def edge_ca(swarm: Swarm, platform: str, folder: Path) -> ssl.SSLContext:
