@@ -91,7 +91,12 @@ def _free_port() -> int:
 
 
 def _wait_ready(db: Db, timeout: float = 120) -> None:
+    """Ready, and not the entrypoint's temporary initdb server, which answers queries too
+    and then shuts down (one CI run lost its CREATE TABLE to it): the final one is PID 1."""
     deadline = time.monotonic() + timeout
+    while docker("exec", db.container, "cat", "/proc/1/comm", check=False) != "postgres":
+        assert time.monotonic() < deadline, docker("logs", db.container, check=False)
+        time.sleep(0.5)
     while db.sql("SELECT 1", check=False) != "1":
         assert time.monotonic() < deadline, "the database did not answer"
         time.sleep(0.5)
