@@ -215,6 +215,11 @@ def _shell(
     return proc.returncode, proc.stdout + proc.stderr
 
 
+def _labels(job: dict[str, Any]) -> list[str]:
+    labels = job.get("runs-on", [])
+    return [labels] if isinstance(labels, str) else list(labels)
+
+
 def run_github_job(
     machine: Machine, workflow: Path, job: str, event: dict[str, Any], secrets: dict[str, str]
 ) -> JobResult:
@@ -246,6 +251,8 @@ def run_github_job(
         "GITHUB_REPOSITORY": repository,
         "GITHUB_SHA": sha,
         "RUNNER_TEMP": str(temp),
+        # A self-hosted runner's tool cache outlives its jobs: one per runner (its labels).
+        "RUNNER_TOOL_CACHE": str(machine.root / "tool" / "-".join(_labels(spec))),
         "GITHUB_PATH": str(temp / "path"),
         "GITHUB_STEP_SUMMARY": str(temp / "summary.md"),
     }
