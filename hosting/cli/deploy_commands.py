@@ -259,6 +259,17 @@ def _build_sources(app: App, tenant: str | None) -> None:
         tenant=tenant,
         on_line=show,
     )
+    if app.spec.platform.target == "swarm":
+        # on one engine the program builds them; a swarm's nodes need them first
+        from hosting.sources.context_build import build_contexts
+
+        built += build_contexts(
+            app.spec,
+            base_dir=app.file_path.resolve().parent,
+            state_dir=app.state_dir.resolve(),
+            tenant=tenant,
+            on_line=show,
+        )
     for key in built:
         click.echo(f"  built {key} (log: hosting logs {key} --build)", err=True)
 
@@ -288,6 +299,8 @@ def _warn(warnings: list[str]) -> None:
 
 def _report_applied(app: App, result: Any) -> None:
     _warn(result.warnings)
+    for node, images in sorted(result.images_loaded.items()):
+        click.echo(f"  loaded onto node {node}: {', '.join(images)}", err=True)
     click.echo(f"Applied: {len(result.steps)} resources changed.")
     _sync_subscriptions(app)
     for key, value in sorted(result.outputs.items()):

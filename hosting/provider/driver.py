@@ -62,6 +62,8 @@ class Result:
     diagnostics: list[str] = field(default_factory=list)
     targets: list[Step] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # protections this host lacks
+    # on a swarm: node → the images apply loaded there (hosting.provider.swarm_images)
+    images_loaded: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -210,8 +212,8 @@ class Driver:
             base_dir=self.base_dir,
             verified_domains=verified_domains(self.spec, self.state_dir),
             suspended=suspended_tenants(self.state_dir),
-            # a swarm's nodes each have their own; the scheduler places tasks where they fit
-            host_cpus=None
+            # a limit over a node's CPUs fails there; on a swarm, the smallest node's
+            host_cpus=swarm.node_cpus(self.spec)
             if self.spec.platform.target == "swarm"
             else runtime.engine_cpus(self.spec),
             io_device=runtime.io_device(self.spec),
@@ -336,6 +338,7 @@ class Driver:
         collector = Collector(self.on_step)
         swarm = self.spec.platform.target == "swarm"
         warnings = [] if swarm else self.prepare_host()  # may refuse: before anything changes
+        loaded = self._images_to_nodes() if swarm else {}  # may refuse too
         if not swarm:
             edge_links.leave_removed(self.spec)
         if targets:
@@ -358,7 +361,13 @@ class Driver:
             # The host-local steps below act on this engine's containers and veths; a swarm's
             # tasks run on its nodes (README: "Swarm target" says what is not enforced).
             self.load_edge()
-            return Result(collector.changes(), outputs, collector.diagnostics, warnings=warnings)
+            return Result(
+                collector.changes(),
+                outputs,
+                collector.diagnostics,
+                warnings=warnings,
+                images_loaded=loaded,
+            )
         runtime.enforce_pids_limits(self.spec, self._pids_limits(self._settings_used))
         # Only a complete apply has rolled every dependant of a rotated database; before the
         # poolers' verifiers are synced, so a login a restore took away is there again.
@@ -370,6 +379,18 @@ class Driver:
         self.load_edge()
         warnings += self._prepare_replication()
         return Result(collector.changes(), outputs, collector.diagnostics, warnings=warnings)
+
+    def _images_to_nodes(self) -> dict[str, list[str]]:
+        """On a swarm, before the engine: the images built and pulled here loaded on each
+        node that may run them (hosting.provider.swarm_images). Node → images loaded."""
+        from hosting.provider import swarm_images
+        from hosting.sources.build import source_builds
+        from hosting.sources.context_build import built_images
+
+        built = set(built_images(self.spec, self.base_dir).values())
+        built |= {b.tag for b in source_builds(self.spec, self.base_dir) if not b.detected.static}
+        desired = desired_containers(self.spec, self._settings_used)
+        return swarm_images.distribute(self.spec, desired, frozenset(built))
 
     def prepare_host(self) -> list[str]:
         """Before the engine starts a database: each tenant's databases' filesystem of the

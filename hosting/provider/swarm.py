@@ -29,6 +29,18 @@ def resolved(spec: Spec) -> frozenset[tuple[str, str]]:
     return frozenset(swarm_upstreams(spec))
 
 
+def node_cpus(spec: Spec) -> float:
+    """The fewest CPUs of any node: a task's CPU limit above its node's count is rejected
+    ("Range of CPUs is from 0.01 to 2.00"), and any node may get any app's task."""
+    import json
+
+    from hosting.provider.runtime import docker
+
+    ids = docker(spec, "node", "ls", "-q").split()
+    nodes = json.loads(docker(spec, "node", "inspect", *ids))
+    return min(float(n["Description"]["Resources"]["NanoCPUs"]) / 1e9 for n in nodes)
+
+
 def service_tasks(spec: Spec) -> dict[str, tuple[int, int]]:
     """Each of the platform's services: (tasks running, replicas wanted), in one call per
     service listing (`docker service ls` counts tasks on every node)."""

@@ -318,10 +318,6 @@ def _names(spec: Parts, _: Path) -> Iterator[Problem]:
 
 # What a swarm target cannot run yet, and why (the fix is in the message).
 _NOT_ON_SWARM = {
-    "build": "images built here exist on this engine only: push the image to a registry "
-    "the nodes reach and give `image`",
-    "source": "images built here exist on this engine only: push the image to a registry "
-    "the nodes reach and give `image`",
     "pooling": "connection pooling runs on platform.target docker only so far",
 }
 
@@ -346,10 +342,6 @@ def _target(spec: Parts, _: Path) -> Iterator[Problem]:
                         "autoscaling (`replicas: {min, max}`) needs `platform.target: swarm` "
                         "(give a number of replicas, or set the target)",
                     )
-                if spec.target == "swarm":
-                    for fld in ("build", "source"):
-                        if getattr(dep, fld) is not None:
-                            yield (*at, fld), f"not on platform.target swarm: {_NOT_ON_SWARM[fld]}"
             elif isinstance(dep, DatabaseDeployment) and spec.target == "swarm":
                 if dep.pooling is not None:
                     yield (

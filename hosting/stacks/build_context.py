@@ -23,3 +23,19 @@ def digest(context: Path) -> str:
         h.update(f"{path.stat().st_mode & 0o111:o}".encode() + b"\0")  # an exec bit counts
         h.update(path.read_bytes() + b"\0")
     return h.hexdigest()
+
+
+def content_tag(
+    platform: str,
+    tenant: str,
+    deployment: str,
+    context: Path,
+    dockerfile: str,
+    args: dict[str, str],
+) -> str:
+    """A `build:` image's name on a swarm: its content in the tag, so a changed context is a
+    new image the service rolls to (a node keeps running whatever `:latest` it loaded)."""
+    h = hashlib.sha256(f"{digest(context)}\0{dockerfile}\0".encode())
+    for key in sorted(args):
+        h.update(f"{key}={args[key]}\0".encode())
+    return f"hosting-build/{platform}_{tenant}_{deployment}:{h.hexdigest()[:16]}"

@@ -14,6 +14,7 @@ from hosting.sources.dockerfile import PROBE
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
 from hosting.stacks import containers, pooler
+from hosting.stacks.build_context import content_tag
 from hosting.stacks.containers import ContainerSpec
 from hosting.stacks.refs import exports, resolve_env
 from hosting.stacks.settings import ProgramSettings
@@ -46,6 +47,11 @@ def image_of(spec: Spec, tenant: str, deployment: str, base_dir: Path = Path("."
     if dep.source is not None:
         # tagged by content: an unchanged source names the same image, so nothing changes
         return plan_build(spec, tenant, deployment, base_dir).tag
+    if dep.build is not None and spec.platform.target == "swarm":
+        # built before the engine runs and loaded on each node (hosting.provider.swarm_images)
+        b = dep.build
+        context = (base_dir / b.context).resolve()
+        return content_tag(spec.platform.name, tenant, deployment, context, b.dockerfile, b.args)
     return f"hosting-build/{spec.platform.name}_{tenant}_{deployment}:latest"
 
 
@@ -139,7 +145,11 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
                     deployment=did,
                     kind=dep.type,
                     replica=replica,
-                    image=source.tag if source is not None else image_of(spec, tid, did),
+                    image=(
+                        source.tag
+                        if source is not None
+                        else image_of(spec, tid, did, settings.base_dir)
+                    ),
                     port=port,
                     limits=limits,
                     env=env,

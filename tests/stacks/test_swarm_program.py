@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -240,3 +241,30 @@ def test_networking_follows_platform_swarm() -> None:
     nets = [r.inputs for r in graph if r.kind == "Network"]
     assert nets and all(not n.get("options") for n in nets)
     assert {s["endpointSpec"]["mode"] for s in services(graph).values()} == {"dnsrr"}
+
+
+def test_a_build_runs_on_swarm_under_a_tag_of_its_content(tmp_path: Any) -> None:
+    """The program builds nothing on a swarm (apply built and loaded the image on the nodes
+    first): the service names the image by its context's content, so an edited file is a
+    new image the service rolls to, and an unchanged one is the same name."""
+    context = tmp_path / "api"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM hosting-test/busybox:latest\n")
+    (context / "health").write_text("one\n")
+    text = SWARM_YAML.replace(
+        "        image: hosting-test/api:latest\n", "        build: {context: ./api}\n"
+    )
+
+    def api_image() -> str:
+        spec = loads(text, base_dir=tmp_path)
+        settings = replace(fixed_settings(spec), base_dir=tmp_path)
+        graph = run_mocked(spec, settings)
+        assert not [r for r in graph if r.kind == "RemoteImage"]
+        return str(reveal(services(graph)["sw_acme_api"]["taskSpec"])["containerSpec"]["image"])
+
+    first = api_image()
+    assert first.startswith("hosting-build/sw_acme_api:")
+    assert first.split(":")[1] != "latest"
+    assert api_image() == first
+    (context / "health").write_text("two\n")
+    assert api_image() != first
