@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -188,10 +189,22 @@ class Driver:
 
     @staticmethod
     def _store_databases(stack: Any, databases: dict[str, DatabaseAccess]) -> None:
-        from pulumi import automation as auto
-
+        # Not stack.set_config: it passes the value as an argument, and any local user can
+        # read a process's arguments. `pulumi config set` reads a missing value from stdin.
         blob = json.dumps({k: v.to_json() for k, v in sorted(databases.items())})
-        stack.set_config(DATABASES_KEY, auto.ConfigValue(value=blob, secret=True))
+        workspace = stack.workspace
+        home = {"PULUMI_HOME": workspace.pulumi_home} if workspace.pulumi_home else {}
+        done = subprocess.run(
+            [workspace.pulumi_command.command, "config", "set", DATABASES_KEY, "--secret",
+             "--stack", stack.name, "--non-interactive"],
+            input=blob,
+            cwd=workspace.work_dir,
+            env={**os.environ, **home, **workspace.env_vars, "PULUMI_AUTOMATION_API": "true"},
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise ProviderError(_first_error(done.stderr))
 
     def _settings(self, stack: Any, *, persist: bool) -> ProgramSettings:
         existing = self._stored_databases(stack)

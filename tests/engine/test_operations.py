@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -59,17 +60,50 @@ def applied(project: Project) -> Project:
     return project
 
 
-def test_a_second_tenant_applied_alone_touches_nothing_of_the_first(applied: Project) -> None:
+class CommandLines(threading.Thread):
+    """Every process's command line seen while it runs: any local user can read them."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.seen: set[bytes] = set()
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            for path in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    self.seen.add(path.read_bytes())
+                except OSError:
+                    continue  # gone already
+
+    def __enter__(self) -> CommandLines:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopping.set()
+        self.join()
+
+
+def test_a_second_tenant_applied_alone_touches_nothing_of_the_first_nor_shows_its_password(
+    applied: Project,
+) -> None:
     acme = [names.container_name(applied.platform, "acme", d) for d in ("site", "main")]
     before = {n: created(n) for n in acme}
     write(applied, {"acme": "hello", "beta": "hi"})
     code, plan = applied.plan("--tenant", "beta")
     assert code == 2
     assert set(changes(plan)) == {"beta"}
-    applied.ok("apply", "--yes", "--tenant", "beta")
+    with CommandLines() as watched:  # beta's database password is generated and stored here
+        applied.ok("apply", "--yes", "--tenant", "beta")
     assert {n: created(n) for n in acme} == before
     created(names.container_name(applied.platform, "beta", "site"))  # exists
     assert applied.plan()[0] == 0
+    shown = applied.ok("credentials", "beta/main", "--show-secrets", "--json")
+    password = json.loads(shown.stdout)["password"].encode()
+    assert any(b"pulumi" in line for line in watched.seen)  # the watch saw the engine run
+    leaks = [line.split(b"\0")[:4] for line in watched.seen if password in line]
+    assert not leaks, "the password was on these command lines (first words shown)"
 
 
 def test_two_applies_at_once_one_waits_or_is_refused_and_the_state_stays_whole(
