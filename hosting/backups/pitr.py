@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, TypeVar
 
 from hosting.backups import crypto, files, reading
 from hosting.backups.pg import CHUNK, Target, _exec_args, _locked, _summary, locate
@@ -125,9 +125,22 @@ def _position(segment: str) -> str:
     return segment[8:]  # log and segment number; the timeline (first 8) does not order them
 
 
+class Placed(Protocol):
+    """A base backup placed in time: one on disk, or a copy off-host (offsite_retention)."""
+
+    @property
+    def finished(self) -> datetime: ...
+
+    @property
+    def first_wal(self) -> str: ...
+
+
+P = TypeVar("P", bound=Placed)
+
+
 def retention(
-    bases: list[BaseBackup], wal: list[str], days: int, now: datetime
-) -> tuple[list[BaseBackup], list[str]]:
+    bases: list[P], wal: list[str], days: int, now: datetime
+) -> tuple[list[P], list[str]]:
     """(base backups, WAL segments) no longer needed to restore to any moment of the last
     `days` days: the newest base backup from before the window stays (it is what restores
     to the window's start), and every segment from the oldest kept base backup's on."""
@@ -351,6 +364,7 @@ class BaseOutcome:
     skipped: bool = False  # not archiving yet: no base backup can serve it
     sealed: tuple[str, ...] = ()  # WAL files sealed after it (wal_seal)
     offsite: tuple[str, ...] = ()  # keys copied to platform.backups.s3 (offsite.sync_pitr)
+    offsite_pruned: tuple[str, ...] = ()  # keys its retention deleted (offsite_retention)
 
 
 def base_backup_all(

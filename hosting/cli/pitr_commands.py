@@ -17,7 +17,7 @@ from hosting.cli.context import App
 from hosting.cli.output import echo_json, human_bytes, json_option, table
 from hosting.errors import HostingError, UsageError
 from hosting.spec.limits import tenant_or_error
-from hosting.spec.models import DatabaseDeployment, Spec
+from hosting.spec.models import BackupS3, DatabaseDeployment, Spec
 
 
 def _databases(spec: Spec, tenant: str | None, deployment: str | None) -> list[tuple[str, str]]:
@@ -95,7 +95,8 @@ def restore_to_time(app: App, tenant: str, deployment: str, text: str, yes: bool
 def base_cmd(app: App, ref: str | None, as_json: bool) -> None:
     """Base backup now (pg_basebackup) of one database, a tenant's, or every one; then its
     archived WAL sealed, the plan's retention (backup_retention_days) for base backups and
-    WAL, and with platform.backups.s3 the off-host copy. Exit 1 if one failed."""
+    WAL, and with platform.backups.s3 the off-host copy, its retention applied too. Exit 1
+    if one failed."""
     tenant, deployment = _split(ref)
     outcomes = []
     for tid, did in _databases(app.spec, tenant, deployment):
@@ -115,7 +116,8 @@ def base_cmd(app: App, ref: str | None, as_json: bool) -> None:
             {"base_backups": [
                 {"tenant": o.tenant, "deployment": o.deployment, "ok": o.ok, "error": o.error,
                  "name": o.backup.name if o.backup else None, "pruned": list(o.pruned),
-                 "wal_sealed": len(o.sealed), "offsite": list(o.offsite)}
+                 "wal_sealed": len(o.sealed), "offsite": list(o.offsite),
+                 "offsite_pruned": list(o.offsite_pruned)}
                 for o in outcomes
             ]}
         )  # fmt: skip
@@ -125,6 +127,9 @@ def base_cmd(app: App, ref: str | None, as_json: bool) -> None:
                 extra = f"; pruned {len(o.pruned)} old files" if o.pruned else ""
                 extra += f"; sealed {len(o.sealed)} WAL files" if o.sealed else ""
                 extra += f"; copied {len(o.offsite)} files off-host" if o.offsite else ""
+                extra += (
+                    f"; removed {len(o.offsite_pruned)} off-host files" if o.offsite_pruned else ""
+                )
                 click.echo(
                     f"{o.tenant}/{o.deployment}: {o.backup.path}"
                     f" ({human_bytes(o.backup.size_bytes)}){extra}"
@@ -149,7 +154,27 @@ def _copied(app: App, done: pitr.BaseOutcome) -> pitr.BaseOutcome:
         )
     except HostingError as exc:
         return replace(done, ok=False, error=f"base backup made, not off-host: {exc.message}")
-    return replace(done, offsite=tuple(sent))
+    try:
+        gone = _prune_offsite(app, done.tenant, done.deployment)
+    except HostingError as exc:
+        return replace(done, ok=False, offsite=tuple(sent),
+                       error=f"copied off-host, its retention failed: {exc.message}")  # fmt: skip
+    return replace(done, offsite=tuple(sent), offsite_pruned=tuple(gone))
+
+
+def _s3(app: App) -> BackupS3 | None:
+    return app.spec.platform.backups.s3 if app.spec.platform.backups else None
+
+
+def _prune_offsite(app: App, tenant: str, deployment: str) -> list[str]:
+    """The plan's window applied to the off-host copy (offsite_retention); [] without one."""
+    s3 = _s3(app)
+    if s3 is None:
+        return []
+    from hosting.backups.offsite_retention import prune_remote
+
+    days = pitr.retention_days(app.spec, tenant)
+    return prune_remote(s3, app.file_path.resolve().parent, tenant, deployment, days)
 
 
 @backup.command("prune")
@@ -157,8 +182,9 @@ def _copied(app: App, done: pitr.BaseOutcome) -> pitr.BaseOutcome:
 @click.option("--yes", is_flag=True, help="Really delete the data directories kept aside.")
 @pass_app
 def prune_cmd(app: App, ref: str, yes: bool) -> None:
-    """Apply the plan's retention to base backups and WAL now, and delete the data
-    directories a point-in-time restore kept aside (`…before-<time>`)."""
+    """Apply the plan's retention to base backups and WAL now (and, with
+    platform.backups.s3, to the off-host copy's base backups, dumps and WAL), and delete the
+    data directories a point-in-time restore kept aside (`…before-<time>`)."""
     from hosting.backups.pitr_restore import drop_kept
 
     tenant, deployment = _split(ref)
@@ -172,9 +198,11 @@ def prune_cmd(app: App, ref: str, yes: bool) -> None:
         )
     days = pitr.retention_days(app.spec, tenant)
     gone, wal = pitr.prune(app.state_dir, tenant, deployment, days)
+    remote = _prune_offsite(app, tenant, deployment)
     dropped = drop_kept(app.spec, tenant, deployment)
     click.echo(
         f"{ref}: removed {len(gone)} base backups, {len(wal)} WAL segments"
         f" (not needed for the last {days} days), {len(dropped)} kept data directories"
         + (f" ({', '.join(dropped)})" if dropped else "")
+        + (f", {len(remote)} off-host files" if _s3(app) else "")
     )

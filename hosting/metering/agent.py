@@ -234,7 +234,28 @@ class Agent:
         if self.config.base_backups:
             down = frozenset((o.tenant, o.deployment) for o in outcomes if not o.ok)
             summary.update(self._base_backups(failed, down))
+        summary.update(self._offsite_retention(failed))
         return summary
+
+    def _offsite_retention(self, failed: dict[str, str | None]) -> dict[str, Any]:
+        # The plan's window applied to the off-host copy too (hosting.backups
+        # .offsite_retention), after this run's copies: else the bucket only grows.
+        from hosting.backups import pitr
+        from hosting.backups.offsite_retention import prune_remote
+
+        s3 = self.spec.platform.backups.s3 if self.spec.platform.backups else None
+        if s3 is None:
+            return {}
+        pruned = 0
+        for tid, did in self._databases():
+            try:
+                days = pitr.retention_days(self.spec, tid)
+                pruned += len(prune_remote(s3, self.spec_dir, tid, did, days))
+            except HostingError as exc:
+                ref = f"{tid}/{did} (off-host retention)"
+                self.log("error", "backup_failed", deployment=ref, error=exc.message)
+                failed[ref] = exc.message
+        return {"offsite_pruned": pruned}
 
     def _databases(self) -> list[tuple[str, str]]:
         from hosting.spec.models import DatabaseDeployment
