@@ -7,8 +7,11 @@
    read-only (its sealed segments decrypted into a scratch folder beside it, wal_seal),
    `recovery_target_time` and `recovery_target_action=promote`, until it has left recovery
    and answers a query, then stops it cleanly;
-3. only then is the database container stopped, the directories renamed (the old one to
-   `<PGDATA>.before-<stamp>`, kept until `backup prune`), and the container started again.
+3. only then is the database container stopped (its read replicas first: they hold the
+   timeline the restore abandons), the directories renamed (the old one to
+   `<PGDATA>.before-<stamp>`, kept until `backup prune`), and the container started again;
+4. each read replica is cloned again from the restored primary (pitr_replicas); one that
+   cannot be is reported, the primary restored and serving.
 A failure in 1 or 2 removes the sibling and leaves the running database as it was.
 """
 
@@ -18,12 +21,12 @@ import contextlib
 import secrets
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from hosting.backups import files, pitr, reading, wal_seal
+from hosting.backups import files, pitr, pitr_replicas, reading, wal_seal
 from hosting.backups.pg import Target, _locked, database_deployment, locate
 from hosting.errors import HostingError, ProviderError, UsageError
 from hosting.metering.engine import Engine
@@ -38,6 +41,10 @@ class RestoreFailed(ProviderError):
     pass
 
 
+class ReplicasNotCloned(ProviderError):
+    """The primary is restored and serving; some of its read replicas are not."""
+
+
 @dataclass(frozen=True)
 class RestoreOutcome:
     tenant: str
@@ -45,6 +52,7 @@ class RestoreOutcome:
     target: datetime
     base: str  # the base backup's name
     previous: str  # where the replaced data directory now is, inside the volume
+    replicas: tuple[str, ...] = ()  # the read replicas cloned again, streaming (their slots)
 
 
 @dataclass(frozen=True)
@@ -178,8 +186,42 @@ def _restore(
             f"restore of {ref} to {pitr.iso(target_time)} failed, the database is untouched:"
             f" {exc.message}"
         ) from None
-    _swap(spec, live, image, fresh, kept, f"hosting-pitr-swap-{token}", ref)
-    return RestoreOutcome(tenant, deployment, target_time, base.name, str(kept))
+    standbys = pitr_replicas.standbys(spec, engine, tenant, deployment)
+    _swap(spec, live, image, fresh, kept, f"hosting-pitr-swap-{token}", ref, standbys)
+    cloned, failed = pitr_replicas.reclone(
+        spec, engine, live.target, standbys,
+        lambda s: _empty(spec, live, image, s, f"hosting-pitr-replica-{token}-{s.index}", ref),
+    )  # fmt: skip
+    if failed:
+        raise ReplicasNotCloned(
+            f"{ref} is restored to {pitr.iso(target_time)} and serving, but "
+            + "; ".join(
+                f"its read replica {i} was not cloned again: {why}"
+                for i, why in sorted(failed.items())
+            )
+            + f" (the previous data directory is kept as {kept})",
+            "run `hosting apply`: it starts the replica again, which clones the restored"
+            " primary afresh (its old copy was emptied)",
+        )
+    return RestoreOutcome(tenant, deployment, target_time, base.name, str(kept), tuple(cloned))
+
+
+def _empty(
+    spec: Spec, live: _Live, image: str, standby: pitr_replicas.Standby, name: str, ref: str
+) -> None:
+    """Empty a read replica's data directory (its volume, at the primary's layout), so its
+    start script clones the primary again; a volume that is gone needs nothing."""
+    gone = subprocess.run(
+        ["docker", "volume", "inspect", standby.volume], capture_output=True, timeout=60,
+        env=docker_env(spec), check=False,
+    )  # fmt: skip
+    if gone.returncode != 0:
+        return
+    _docker(
+        spec, "run", "--rm", *_hardened(replace(live, volume=standby.volume), name, ref),
+        "--entrypoint", "sh", image, "-c", 'rm -rf "$1" "$1.partial" && [ ! -e "$1" ]',
+        "sh", str(live.pgdata),
+    )  # fmt: skip
 
 
 def _flush_wal(spec: Spec, state_dir: Path, target: Target, tenant: str, dep: str) -> None:
@@ -283,9 +325,10 @@ def _discard(
 
 def _swap(
     spec: Spec, live: _Live, image: str, fresh: PurePosixPath, kept: PurePosixPath,
-    name: str, ref: str,
+    name: str, ref: str, standbys: list[pitr_replicas.Standby],
 ) -> None:  # fmt: skip
     container = live.target.container
+    pitr_replicas.stop(spec, standbys)  # from here on no read serves the abandoned timeline
     _docker(spec, "stop", "-t", "60", container, timeout=120)
     script = 'mv "$1" "$2" && { mv "$3" "$1" || { mv "$2" "$1"; exit 1; }; }'
     try:
@@ -295,6 +338,7 @@ def _swap(
         )  # fmt: skip
     except HostingError as exc:
         _docker(spec, "start", container)
+        pitr_replicas.start_again(spec, standbys)  # the old data is back: they follow it
         _discard(spec, live, image, fresh, name + "-clean", ref)
         raise RestoreFailed(
             f"swapping the restored data into {ref} failed, the old data is back: {exc.message}"

@@ -85,6 +85,11 @@ def restore_to_time(app: App, tenant: str, deployment: str, text: str, yes: bool
     click.echo(
         f"{tenant}/{deployment}: restored to {pitr.iso(target)} from base backup {done.base};"
         f" the previous data directory is kept as {done.previous} until `backup prune`"
+        + (
+            f"; {', '.join(done.replicas)} cloned again from it and streaming"
+            if done.replicas
+            else ""
+        )
     )
 
 
