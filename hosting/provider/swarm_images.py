@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hosting.errors import ProviderError
@@ -120,7 +120,6 @@ def distribute(
     spec: Spec,
     desired: Desired,
     built: frozenset[str],
-    on_line: Callable[[str], None] | None = None,
 ) -> dict[str, list[str]]:
     """Load what each node lacks; node → the images loaded there. `built`: the images built
     here, which no registry has. Raises, before loading anything, when a node that needs an
@@ -161,8 +160,6 @@ def distribute(
         if lacking:
             missing[name] = lacking
     for name, images in missing.items():
-        if on_line is not None:
-            on_line(f"loading {', '.join(images)} onto node {name}")
         _stream(manager, listed[name], images, name)
     return missing
 
