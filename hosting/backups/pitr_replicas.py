@@ -118,19 +118,23 @@ def reclone(
     host = spec.platform.docker.host
     failed: dict[int, str] = {}
     password = _password(engine, found)
+    unfed = None
     if password is not None:
         try:
             replication.prepare_primary(
                 host, primary.container, primary.user, primary.dbname, password, len(found)
             )
         except HostingError as exc:
-            return [], {s.index: f"its slot was not recreated ({exc.message})" for s in found}
+            unfed = f"its slot was not recreated ({exc.message})"
     started: list[Standby] = []
     for s in found:
         try:
             empty(s)  # whatever happens next, it never starts on the old timeline again
         except HostingError as exc:
             failed[s.index] = f"its data directory was not emptied ({exc.message})"
+            continue
+        if unfed is not None:  # emptied, left stopped: apply feeds the primary, then it
+            failed[s.index] = unfed
             continue
         if not s.exists:
             failed[s.index] = f"its container {s.container} is gone"
