@@ -161,15 +161,27 @@ def test_a_second_plan_after_apply_changes_nothing(project: Project) -> None:
     assert code == 0, json.dumps(plan)[:3000]
 
 
-def test_a_node_that_does_not_answer_stops_apply_before_anything_changes(
-    project: Project, swarm: Swarm
+@pytest.mark.parametrize(
+    ("case", "says"),
+    [
+        ("unreachable", "node w2 (unix://"),  # listed, but its engine is not there
+        ("unlisted", "node w2 of the swarm is not in platform.swarm.nodes"),
+    ],
+    ids=["unreachable", "unlisted"],
+)
+def test_a_node_a_new_image_cannot_reach_stops_apply_before_anything_changes(
+    project: Project, swarm: Swarm, case: str, says: str
 ) -> None:
     api = f"{project.platform}_acme_api"
     before = swarm.docker("service", "inspect", api, "--format", "{{.Version.Index}}").stdout
     good = (project.folder / "hosting.yaml").read_text()
     health = project.folder / "examples" / "services" / "api" / "health"
-    gone = {**swarm.hosts, "w2": swarm.hosts["w2"].replace("/w2/", "/no-such-node/")}
-    project.write(example_on(swarm, project.platform, gone))
+    hosts = dict(swarm.hosts)
+    if case == "unreachable":
+        hosts["w2"] = hosts["w2"].replace("/w2/", "/no-such-node/")
+    else:
+        del hosts["w2"]
+    project.write(example_on(swarm, project.platform, hosts))
     health.write_text(HEALTH + "# a new image\n")
     try:
         out = project.run("apply", "--yes")
@@ -177,7 +189,7 @@ def test_a_node_that_does_not_answer_stops_apply_before_anything_changes(
         project.write(good)
         health.write_text(HEALTH)
     assert out.returncode != 0
-    assert "node w2" in out.stderr and "nothing was applied" in out.stderr, out.stderr
+    assert says in out.stderr and "nothing was applied" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
     after = swarm.docker("service", "inspect", api, "--format", "{{.Version.Index}}").stdout
     assert after == before
