@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -36,6 +35,7 @@ from hosting.provider import (
     swarm,
     volume_quota,
 )
+from hosting.provider.engine_cli import run_with_stdin
 from hosting.provider.events import Collector, Step
 from hosting.provider.saved_plan import Fingerprint, file_sha256, secret_digest
 from hosting.sources.build import static_sites
@@ -192,17 +192,8 @@ class Driver:
         # Not stack.set_config: it passes the value as an argument, and any local user can
         # read a process's arguments. `pulumi config set` reads a missing value from stdin.
         blob = json.dumps({k: v.to_json() for k, v in sorted(databases.items())})
-        workspace = stack.workspace
-        home = {"PULUMI_HOME": workspace.pulumi_home} if workspace.pulumi_home else {}
-        done = subprocess.run(
-            [workspace.pulumi_command.command, "config", "set", DATABASES_KEY, "--secret",
-             "--stack", stack.name, "--non-interactive"],
-            input=blob,
-            cwd=workspace.work_dir,
-            env={**os.environ, **home, **workspace.env_vars, "PULUMI_AUTOMATION_API": "true"},
-            capture_output=True,
-            text=True,
-        )  # fmt: skip
+        args = ["config", "set", DATABASES_KEY, "--secret", "--stack", stack.name]
+        done = run_with_stdin(stack.workspace, args, blob)
         if done.returncode != 0:
             raise ProviderError(_first_error(done.stderr))
 

@@ -10,15 +10,14 @@ re-encrypted."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hosting.errors import ProviderError, SecretError, UsageError
+from hosting.provider.engine_cli import run_with_stdin
 
 MIGRATED = "Migrating old configuration and state to new secrets provider"
 
@@ -68,18 +67,8 @@ def _opens(stack: Any, which: str) -> None:
 
 
 def _run_cli(workspace: Any, stack: str, new: str) -> None:
-    command = workspace.pulumi_command.command
-    env = {**os.environ, **workspace.env_vars, "PULUMI_HOME": workspace.pulumi_home}
-    args = [command, "stack", "change-secrets-provider", "passphrase", "--stack", stack]
-    out = subprocess.run(
-        [*args, "--non-interactive"],
-        cwd=workspace.work_dir,
-        env=env,
-        input=new + "\n",
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    args = ["stack", "change-secrets-provider", "passphrase", "--stack", stack]
+    out = run_with_stdin(workspace, args, new + "\n")
     if out.returncode != 0 or MIGRATED not in out.stdout:
         raise ProviderError(
             "the engine could not re-encrypt the stack's secrets: "
