@@ -14,29 +14,11 @@ from typing import Any
 import pytest
 
 from hosting.spec import names
-from tests.engine.conftest import PLATFORM, Project, api_context
+from tests.engine.conftest import Project, api_context
 from tests.engine.test_pitr import _connect, _query
+from tests.engine.test_read_replicas import SPEC
 
 pytestmark = pytest.mark.engine
-
-SPEC = (
-    PLATFORM
-    + """\
-  acme:
-    name: Acme
-    email: a@acme.test
-    plan: pro
-    started: 2026-09-03
-    deployments:
-      api:
-        type: api
-        build: {{context: ./api}}
-        port: 8080
-        env: {{DATABASE_URL: "${{main.read_url}}"}}
-        health: {{path: /healthz, interval_s: 1}}
-      main: {{type: database, replicas: 1}}
-"""
-)
 
 
 def _read(api: str, sql: str) -> subprocess.CompletedProcess[str]:
@@ -72,7 +54,8 @@ def _iso(moment: datetime) -> str:
 
 
 def test_the_replica_follows_the_restored_primary(project: Project) -> None:
-    project.write(SPEC.format(platform=project.platform))
+    # the read-replica test's tenant: an API reading through read_url, one replica
+    project.write(SPEC.format(platform=project.platform, field="read_url", replicas=1))
     api_context(project.folder)
     project.ok("apply", "--yes")
     creds = dict(
