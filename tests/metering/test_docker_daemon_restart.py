@@ -25,7 +25,7 @@ from tests.conftest import REPO, run_hosting
 from tests.docker_runtime.runtime import free_port
 from tests.metering.helpers import docker, remove, rows, run_labelled, unique, wait_for, write_spec
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.alone]
 IMAGE = "hosting-test/busybox:latest"
 CADDY = "hosting-test/caddy:latest"
 
