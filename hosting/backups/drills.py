@@ -104,9 +104,20 @@ def _drill(
     meta = files.read_meta(backup.path)
     reading.check(backup.path, backup.sha256)  # damage is found here, before any container
     image = str(meta.get("image") or "")
-    if not image:  # a backup from before images were recorded: the running database's
+    host = ""  # the platform's engine
+    if not image or spec.platform.target == "swarm":
+        # A backup from before images were recorded takes the running database's. On a
+        # swarm the image may be only on the database's node (it goes where its task may
+        # run): the drill runs there, or on the manager when the database is not running.
         engine = engine or Engine(spec.platform.docker.host)
-        image = locate(spec, engine, backup.tenant, backup.deployment).image
+        try:
+            running = locate(spec, engine, backup.tenant, backup.deployment)
+        except HostingError:
+            if not image:
+                raise
+        else:
+            image, host = image or running.image, running.host
+    env = {"DOCKER_HOST": host} if host else {}
     dbname = str(meta.get("database") or "postgres")
     name = f"hosting-drill-{secrets.token_hex(6)}"
     caps = [arg for cap in POSTGRES_CAPS for arg in ("--cap-add", cap)]
@@ -124,9 +135,9 @@ def _drill(
             "-e", "POSTGRES_PASSWORD", "-e", f"POSTGRES_USER={DRILL_USER}",
             "-e", f"POSTGRES_DB={dbname}", "-e", "PGDATA=/var/lib/postgresql/data/pgdata",
             image,
-            env={"POSTGRES_PASSWORD": secrets.token_urlsafe(24)},
+            env={**env, "POSTGRES_PASSWORD": secrets.token_urlsafe(24)},
         )  # fmt: skip
-        target = Target(backup.tenant, backup.deployment, name, DRILL_USER, dbname)
+        target = Target(backup.tenant, backup.deployment, name, DRILL_USER, dbname, host=host)
         _wait_ready(spec, target)
         args = _exec_args(
             target, "pg_restore", "--no-owner", "--no-acl", "--exit-on-error",
@@ -141,7 +152,7 @@ def _drill(
     finally:
         subprocess.run(
             ["docker", "rm", "-f", "-v", name], capture_output=True, timeout=120,
-            env=docker_env(spec), check=False,
+            env={**docker_env(spec), **env}, check=False,
         )  # fmt: skip
 
 
@@ -159,24 +170,30 @@ def _psql(spec: Spec, target: Target, sql: str, timeout: float = 600) -> tuple[i
     return out.returncode, out.stdout.decode(errors="replace"), _summary(out.stderr, target)
 
 
+def _env_of(spec: Spec, target: Target) -> dict[str, str]:
+    """The environment of a docker command that acts on the drill's server, where it runs."""
+    return {**docker_env(spec), **({"DOCKER_HOST": target.host} if target.host else {})}
+
+
 def _wait_ready(spec: Spec, target: Target) -> None:
     """Until the final server answers: PID 1 is postgres itself (the entrypoint's temporary
     initdb server runs under the script) and a query works."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     why = "no answer"
+    env = _env_of(spec, target)
     while time.monotonic() < deadline:
-        state = _docker(spec, "inspect", "-f", "{{.State.Status}}", target.container)
+        state = _docker(spec, "inspect", "-f", "{{.State.Status}}", target.container, env=env)
         if state in ("exited", "dead"):
             logs = subprocess.run(
                 ["docker", "logs", "--tail", "3", target.container], capture_output=True,
-                text=True, timeout=60, env=docker_env(spec), check=False,
+                text=True, timeout=60, env=env, check=False,
             )  # fmt: skip
             last = [ln for ln in (logs.stdout + logs.stderr).splitlines() if ln.strip()]
             raise DrillFailed(f"the drill's server exited: {(last or ['no log'])[-1].strip()}")
         code, out, err = _psql(spec, target, "SELECT 1", timeout=30)
         pid1 = subprocess.run(
             ["docker", "exec", target.container, "cat", "/proc/1/comm"], capture_output=True,
-            text=True, timeout=30, env=docker_env(spec), check=False,
+            text=True, timeout=30, env=env, check=False,
         ).stdout.strip()  # fmt: skip
         if code == 0 and out.strip() == "1" and pid1 == "postgres":
             return

@@ -23,7 +23,7 @@ from typing import IO
 
 from hosting.backups import counts, crypto, files, reading
 from hosting.errors import HostingError, NotFoundError, ProviderError, UsageError
-from hosting.metering.engine import Container, Engine, EngineUnreachable
+from hosting.metering.engine import Engine, EngineUnreachable
 from hosting.provider.runtime import docker_env
 from hosting.spec import names
 from hosting.spec.limits import tenant_or_error
@@ -49,6 +49,8 @@ class Target:
     dbname: str
     image: str = ""  # as the container was created with: a restore drill runs the same one
     secrets: tuple[str, ...] = field(default=(), repr=False)  # only to scrub messages
+    # The engine that runs it ("": platform.docker.host): on a swarm, its task's node.
+    host: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,35 +82,41 @@ def database_deployment(spec: Spec, tenant: str, deployment: str) -> DatabaseDep
 
 
 def locate(spec: Spec, engine: Engine, tenant: str, deployment: str) -> Target:
-    """The running database container of tenant/deployment, by its labels."""
+    """The running database container of tenant/deployment (its primary), on whichever
+    engine runs it (hosting.provider.tasks: on a swarm, its task's node)."""
+    from hosting.provider.tasks import deployment_containers
+
     database_deployment(spec, tenant, deployment)
-    # By name as well as labels: another platform on the same engine may have a tenant and
-    # a database of the same names.
-    name = names.container_name(spec.platform.name, tenant, deployment, 0)
-    mine: list[Container] = [
-        c
-        for c in engine.containers(all=True)
-        if (c.tenant, c.deployment, c.kind, c.name) == (tenant, deployment, "database", name)
+    # By name as well as labels (the lookup's rule): another platform on the same engine may
+    # have a tenant and a database of the same names.
+    mine = [
+        p
+        for p in deployment_containers(spec, tenant, deployment, engine)
+        if p.container.kind == "database"
     ]
-    running = [c for c in mine if c.state == "running"]
+    running = [p for p in mine if p.running]
     if not running:
-        state = f" (it is {mine[0].state})" if mine else ""
+        state = f" (it is {mine[0].container.state})" if mine else ""
         raise ProviderError(
             f"the database container of {tenant}/{deployment} is not running{state}",
             "run `hosting apply` (or start it) and try again",
         )
-    info = engine.inspect(running[0].id)
+    placed = running[0]
+    info = (engine if placed.host == engine.host else Engine(placed.host)).inspect(
+        placed.container.id
+    )
     env = dict(
         item.split("=", 1) for item in (info.get("Config") or {}).get("Env") or [] if "=" in item
     )
     return Target(
         tenant,
         deployment,
-        running[0].id,
+        placed.container.id,
         env.get("POSTGRES_USER") or "postgres",
         env.get("POSTGRES_DB") or names.database_name(deployment),
         str((info.get("Config") or {}).get("Image") or ""),
         tuple(v for k, v in env.items() if "PASSWORD" in k.upper() and v),
+        host=placed.host,
     )
 
 
@@ -116,7 +124,12 @@ def _exec_args(target: Target, *client: str, stdin: bool = False) -> list[str]:
     if shutil.which("docker") is None:
         raise ProviderError("the docker CLI is not installed", "install Docker (docker.io)")
     flags = ["-i"] if stdin else []
-    return ["docker", "exec", *flags, target.container, "sh", "-c", SOCKET_SCRIPT, "sh", *client]
+    # -H before the command: the node that runs it, whatever DOCKER_HOST the caller passes
+    where = ["-H", target.host] if target.host else []
+    return [
+        "docker", *where, "exec", *flags, target.container,
+        "sh", "-c", SOCKET_SCRIPT, "sh", *client,
+    ]  # fmt: skip
 
 
 def _summary(stderr: bytes, target: Target) -> str:

@@ -4,6 +4,7 @@ a command runs, so `hosting validate` stays fast."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -417,19 +418,21 @@ DRIFT_WORDS = {"delete": "gone", "update": "changed", "create": "appeared"}
 
 
 # -- status / credentials / logs -------------------------------------------------------------
-def _containers_of(spec: Spec, tenant: str, deployment: str) -> list[dict[str, Any]]:
-    """The deployment's containers in replica order, by the rule `status` uses too: labelled
+def _containers_of(spec: Spec, tenant: str, deployment: str) -> list[Any]:
+    """The deployment's containers in replica order, each with the engine that runs it
+    (hosting.provider.tasks): on one engine by the rule `status` uses too, labelled
     `hosting.*` and named `<platform>_<tenant>_<deployment>_<n>` (the labels do not name the
-    platform; the name tells two platforms on one engine apart)."""
-    from hosting.provider import runtime
+    platform; the name tells two platforms on one engine apart); on a swarm, its service's
+    tasks on whichever node runs them."""
+    from hosting.provider.tasks import deployment_containers
 
-    prefix = names.container_name(spec.platform.name, tenant, deployment, 0)[:-1]
-    found = [
-        (int(name[len(prefix) :]), c)
-        for name, c in runtime.containers(spec).items()
-        if name.startswith(prefix) and name[len(prefix) :].isdigit()
-    ]
-    return [c for _, c in sorted(found, key=lambda pair: pair[0])]
+    return list(deployment_containers(spec, tenant, deployment))
+
+
+def _where(spec: Spec) -> str:
+    if spec.platform.target == "swarm":
+        return f"on the swarm of the manager at {spec.platform.docker.host}"
+    return f"on the engine at {spec.platform.docker.host}"
 
 
 def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -608,24 +611,30 @@ def _with_suspensions(app: App, rows: list[Any], tenants: list[str]) -> tuple[li
 @pass_app
 def credentials(app: App, ref: str, show_secrets: bool, as_json: bool) -> None:
     """Database connection settings (the password only with --show-secrets)."""
-    from hosting.provider import runtime
-
     spec = app.spec
     tid, did, dep = _deployment(spec, ref)
     if not isinstance(dep, DatabaseDeployment):
         raise UsageError(f"`{ref}` is a {dep.type} deployment, not a database")
     # The container is the truth of what the database accepts; without one there is nothing
-    # to ask (and the engine itself is fine: `containers` just listed what it runs).
+    # to ask (and the engine itself is fine: it just listed what it runs).
     found = _containers_of(spec, tid, did)
     if not found:
         raise NotFoundError(
-            f"{ref} has no container on the engine at {spec.platform.docker.host}",
+            f"{ref} has no container {_where(spec)}",
             "it has not been applied: run `hosting apply`; `hosting status` shows what runs",
         )
-    if not found[0]["State"].get("Running"):
+    primary = found[0]
+    if not primary.running:
         click.echo(f"note: {ref} is not running; these are its settings", err=True)
-    env, port = runtime.database_env(spec, tid, did)
-    host = str(spec.platform.database_bind)
+    env, published = _database_env(primary)
+    port: int | None = published
+    if spec.platform.target == "swarm":
+        from hosting.stacks.containers import POSTGRES_PORT
+
+        # published on no port: its tenant's network reaches it by the name apps use
+        host, port = names.container_name(spec.platform.name, tid, did, 0), POSTGRES_PORT
+    else:
+        host = str(spec.platform.database_bind)
     user, password = _current_login(app, tid, did, env)
     dbname = names.database_name(did)
     shown = password if show_secrets else "********"
@@ -643,8 +652,32 @@ def credentials(app: App, ref: str, show_secrets: bool, as_json: bool) -> None:
         return
     for key in ("host", "port", "user", "password", "name", "url"):
         click.echo(f"{key + ':':<10} {info[key]}")
+    if spec.platform.target == "swarm":
+        click.echo(f"(on a swarm {ref} is reached from its tenant's network only)", err=True)
     if not show_secrets:
         click.echo("(password hidden; --show-secrets prints it)", err=True)
+
+
+def _database_env(placed: Any) -> tuple[dict[str, str], int | None]:
+    """The database container's POSTGRES_* settings and its published port, asked of the
+    engine that runs it. A swarm task has its password in a secret file
+    (POSTGRES_PASSWORD_FILE): read there."""
+    from hosting.databases.local import run_shell
+    from hosting.metering.engine import Engine
+
+    info = Engine(placed.host).inspect(placed.container.id)
+    env = dict(
+        item.split("=", 1) for item in (info.get("Config") or {}).get("Env") or [] if "=" in item
+    )
+    secret = env.get("POSTGRES_PASSWORD_FILE")
+    if secret and "POSTGRES_PASSWORD" not in env and placed.running:
+        # unreadable: shown as it is, without one, rather than not at all
+        with contextlib.suppress(HostingError):
+            env["POSTGRES_PASSWORD"] = run_shell(
+                placed.host, placed.container.id, 'cat "$1"', secret
+            ).strip()
+    bindings = ((info.get("HostConfig") or {}).get("PortBindings") or {}).get("5432/tcp") or []
+    return env, int(bindings[0]["HostPort"]) if bindings else None
 
 
 def _current_login(app: App, tid: str, did: str, env: dict[str, str]) -> tuple[str, str]:
@@ -676,10 +709,10 @@ def _password_retired(app: App, tid: str, did: str, owner: str) -> bool:
     from hosting.databases.roles import literal
     from hosting.metering.engine import Engine
 
-    host = app.spec.platform.docker.host
     try:
-        target = locate(app.spec, Engine(host), tid, did)
+        target = locate(app.spec, Engine(app.spec.platform.docker.host), tid, did)
         sql = f"SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = {literal(owner)}"
+        host = target.host or app.spec.platform.docker.host
         return run_sql(host, target.container, owner, target.dbname, sql).strip() == "t"
     except HostingError:  # not running: nothing to ask, its settings are shown as they are
         return False
@@ -733,12 +766,12 @@ def logs(app: App, ref: str, follow: bool, build: bool, since: str | None) -> No
     found = _containers_of(spec, tid, did)
     if not found:
         raise NotFoundError(
-            f"{ref} has no containers on the engine at {spec.platform.docker.host}",
+            f"{ref} has no containers {_where(spec)}",
             "it has not been applied: run `hosting apply`; `hosting status` shows what runs",
         )
-    containers = [str(c["Name"]).lstrip("/") for c in found]
+    containers = [p.container.name for p in found]
     count = len(containers)
-    args = ["docker", "logs", "--timestamps"]
+    args = ["logs", "--timestamps"]
     if since:
         args += ["--since", since]
     if follow:
@@ -747,14 +780,15 @@ def logs(app: App, ref: str, follow: bool, build: bool, since: str | None) -> No
         (
             i,
             subprocess.Popen(
-                [*args, name],
+                # -H: the engine that runs it (a swarm task's node); by id, its name is local
+                ["docker", "-H", p.host, *args, p.container.id],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
                 env=docker_env(spec),
             ),
         )
-        for i, name in enumerate(containers)
+        for i, p in enumerate(found)
     ]
     lock = threading.Lock()
 

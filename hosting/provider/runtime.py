@@ -134,16 +134,6 @@ def status(
     return out
 
 
-def database_env(spec: Spec, tenant: str, deployment: str) -> tuple[dict[str, str], int | None]:
-    """The running database container's POSTGRES_* settings and its published port."""
-    name = names.container_name(spec.platform.name, tenant, deployment, 0)
-    data = json.loads(docker(spec, "inspect", name))[0]
-    env = dict(item.split("=", 1) for item in data["Config"]["Env"] if "=" in item)
-    bindings = (data["HostConfig"].get("PortBindings") or {}).get("5432/tcp") or []
-    port = int(bindings[0]["HostPort"]) if bindings else None
-    return env, port
-
-
 def engine_cpus(spec: Spec) -> float:
     """How many CPUs the Docker engine has (a container's CPU limit cannot exceed them)."""
     return float(docker(spec, "info", "--format", "{{.NCPU}}").strip())
