@@ -47,23 +47,28 @@ if ! have hosting-test/iperf3:latest && [ -x /usr/bin/iperf3 ]; then
   rm -rf "$d"
 fi
 
-# postgres 15: debootstrap minbase with postgresql-15 (~35 s), rootfs tarball cached.
-if ! have hosting-test/postgres:15; then
-  tarball="$cache/postgres15-rootfs-v2.tar"  # v2: POSTGRES_PASSWORD_FILE
+# postgres: debootstrap minbase with Debian's postgresql-N (~35 s each), rootfs tarball cached per
+# version. 15 comes from bookworm, 17 from trixie (the suites that ship them); the stack's
+# default image is per version (postgres:{version}-alpine), so a major upgrade has both.
+postgres_image() {  # VERSION SUITE TARBALL
+  local v=$1 suite=$2 tarball=$3
+  have "hosting-test/postgres:$v" && return 0
   if [ ! -s "$tarball" ]; then
-    d=$(mktemp -d)
+    local d; d=$(mktemp -d)
     # The machine's own apt mirror: the first URI apt is configured with.
+    local mirror
     mirror=$(grep -rhoE '^(URIs:|deb)[[:space:]]+[^[:space:]]+' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
     [ -n "$mirror" ] || { echo "no apt mirror configured" >&2; exit 1; }
-    debootstrap --variant=minbase --include=postgresql-15 bookworm "$d" "$mirror" >"$cache/debootstrap.log" 2>&1 \
-      || { tail -30 "$cache/debootstrap.log" >&2; exit 1; }
+    local log="$cache/debootstrap.log"; [ "$v" = 15 ] || log="$cache/postgres$v-debootstrap.log"
+    debootstrap --variant=minbase --include="postgresql-$v" "$suite" "$d" "$mirror" >"$log" 2>&1 \
+      || { tail -30 "$log" >&2; exit 1; }
     rm -rf "$d/var/cache/apt/archives/"*.deb "$d/var/lib/apt/lists/"*
     # Start script in the image, like the official entrypoint: initdb on first start.
     cat > "$d/usr/local/bin/docker-entrypoint.sh" <<'SH'
 #!/bin/sh
 set -e
 export PGDATA=${PGDATA:-/var/lib/postgresql/data}
-BIN=/usr/lib/postgresql/15/bin
+BIN=/usr/lib/postgresql/@VERSION@/bin
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   mkdir -p "$PGDATA"; chmod 700 "$PGDATA"
   # POSTGRES_PASSWORD_FILE (a Docker secret on swarm) like the official image, else the env.
@@ -82,16 +87,20 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 fi
 exec "$BIN/postgres" -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/tmp "$@"
 SH
+    sed -i "s/@VERSION@/$v/" "$d/usr/local/bin/docker-entrypoint.sh"
     chmod +x "$d/usr/local/bin/docker-entrypoint.sh"
     # A fresh named volume takes this directory's owner, so postgres can initdb into it.
     mkdir -p "$d/var/lib/postgresql/data" "$d/var/run/postgresql"
     chroot "$d" chown postgres:postgres /var/lib/postgresql/data /var/run/postgresql
-    tar -C "$d" -cf "$tarball" .
+    tar -C "$d" -cf "$tarball.part" . && mv "$tarball.part" "$tarball"
     rm -rf "$d"
   fi
-  docker import -c 'USER postgres' -c 'ENV PGDATA=/var/lib/postgresql/data PATH=/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin:/bin' \
-    -c 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' -c 'EXPOSE 5432' "$tarball" hosting-test/postgres:15 >/dev/null
-fi
+  docker import -c 'USER postgres' -c "ENV PGDATA=/var/lib/postgresql/data PATH=/usr/lib/postgresql/$v/bin:/usr/local/bin:/usr/bin:/bin" \
+    -c 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' -c 'EXPOSE 5432' "$tarball" "hosting-test/postgres:$v" >/dev/null
+}
+postgres_image 15 bookworm "$cache/postgres15-rootfs-v2.tar"  # v2: POSTGRES_PASSWORD_FILE
+postgres_image 17 trixie "$cache/postgres17-rootfs-v2.tar"
+
 # Runtimes for source builds (`source:`): Debian's nodejs and python3/python3-venv on a
 # minbase root (about a minute each, once). The rootfs tarball's name carries its package list,
 # so changing the list builds a new one instead of reusing the old cache.
@@ -141,6 +150,7 @@ fi
 # pulled from a real registry, is left alone.
 have caddy:2-alpine || docker tag hosting-test/caddy:latest caddy:2-alpine
 have postgres:15-alpine || docker tag hosting-test/postgres:15 postgres:15-alpine
+have postgres:17-alpine || docker tag hosting-test/postgres:17 postgres:17-alpine
 have node:20-bookworm-slim || docker tag hosting-test/node:20 node:20-bookworm-slim
 have python:3.11-slim-bookworm || docker tag hosting-test/python:3.11 python:3.11-slim-bookworm
 
