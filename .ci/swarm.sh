@@ -47,9 +47,12 @@ rm -rf /var/run/docker.pid /run/docker /run/containerd /run/hosting-swarm/docker
 # Tasks use the node's loaded image instead of asking a registry first (there is none; the
 # lookup alone cost 20 s per task).
 export DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1
+# What a service cannot say, the engine sets for every container, as README asks of a node's
+# daemon.json: no-new-privileges and the ulimits of hosting.stacks.containers.
 exec dockerd --host unix:///var/run/docker.sock --host unix:///run/hosting-swarm/docker.sock \
   --storage-driver overlay2 --ip-masq=false --bip 10.208.0.1/24 \
-  --default-address-pool base=10.209.0.0/16,size=24 "$@"
+  --default-address-pool base=10.209.0.0/16,size=24 \
+  --no-new-privileges --default-ulimit nofile=8192:8192 --default-ulimit nproc=512:512 "$@"
 SH
 }
 

@@ -8,6 +8,7 @@ and the edge resolves each task's address.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import ssl
 import subprocess
@@ -150,6 +151,13 @@ def test_apply_runs_the_example_as_services_across_nodes(project: Project, swarm
     wait_for("shop's 3 tasks running", lambda: swarm.converged(f"{p}_acme_shop", 3))
     nodes = task_nodes(swarm, f"{p}_acme_shop")
     assert len(set(nodes.values())) > 1, nodes  # spread over more than one node
+    # what a service cannot say, each node's engine sets (README: "Swarm target")
+    for container, node in nodes.items():
+        status = swarm.docker("exec", container, "cat", "/proc/1/status", node=node).stdout
+        assert re.search(r"(?m)^NoNewPrivs:\s+1$", status), (node, status)
+        limits = swarm.docker("exec", container, "cat", "/proc/1/limits", node=node).stdout
+        assert re.search(r"(?m)^Max open files\s+8192\s+8192\b", limits), (node, limits)
+        assert re.search(r"(?m)^Max processes\s+512\s+512\b", limits), (node, limits)
     # the database runs on the labelled node, its password only in a secret file
     wait_for("main running", lambda: swarm.converged(f"{p}_acme_main", 1))
     [(_, db_node, _)] = swarm.running_tasks(f"{p}_acme_main")
