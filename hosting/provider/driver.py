@@ -221,6 +221,10 @@ class Driver:
             if self.spec.platform.target == "swarm"
             else runtime.engine_cpus(self.spec),
             io_device=runtime.io_device(self.spec),
+            # the edge's node: where this runs (static folders, the admin socket)
+            edge_node_id=swarm.own_node_id(self.spec)
+            if self.spec.platform.target == "swarm"
+            else None,
             volume_root=(
                 volume_quota.root_of(self.state_dir)
                 if volume_quota.usable(self.spec) is None

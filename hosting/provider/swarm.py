@@ -41,6 +41,23 @@ def node_cpus(spec: Spec) -> float:
     return min(float(n["Description"]["Resources"]["NanoCPUs"]) / 1e9 for n in nodes)
 
 
+def own_node_id(spec: Spec) -> str:
+    """The swarm node id of platform.docker.host's engine (`docker info`), where `hosting`
+    runs: the program pins the edge to it."""
+    from hosting.errors import ProviderError
+    from hosting.provider.runtime import docker
+
+    info = docker(spec, "info", "--format", "{{.Swarm.NodeID}} {{.Swarm.ControlAvailable}}")
+    node_id, _, manager = info.strip().partition(" ")
+    if not node_id or manager != "true":
+        raise ProviderError(
+            f"the engine at {spec.platform.docker.host} is not a swarm manager",
+            "platform.target swarm needs platform.docker.host to name a manager's engine "
+            "(`docker node ls` works there)",
+        )
+    return node_id
+
+
 def service_tasks(spec: Spec) -> dict[str, tuple[int, int]]:
     """Each of the platform's services: (tasks running, replicas wanted), in one call per
     service listing (`docker service ls` counts tasks on every node)."""

@@ -99,6 +99,10 @@ class ProgramSettings:
     # bounded): kept as they are, since Docker keeps a volume by its name and the state would
     # otherwise differ from the engine on every plan. "tenant/deployment".
     unbounded_volumes: frozenset[str] = frozenset()
+    # On a swarm, the node id of platform.docker.host's engine, where `hosting` runs: the
+    # edge is pinned there, since it binds that machine's folders and admin socket. None:
+    # any manager (the program run outside the driver, under mocks).
+    edge_node_id: str | None = None
 
 
 def database_keys(spec: Spec) -> list[str]:

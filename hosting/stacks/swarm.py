@@ -14,9 +14,11 @@ Swarm services on a manager (`platform.docker.host`).
 - A database is one task pinned by the node label `hosting.db=true`: its volume is local to
   that node, so when the node dies the database is down until it is back (no failover).
   It is not published on any host port.
-- The edge is one Caddy task pinned to a manager (where `hosting` runs: apply pushes its
-  routes through the admin socket in STATE_DIR), publishing 80/443 in host mode. One task
-  only: its certificates and ACME account live on that node's volume, not shared.
+- The edge is one Caddy task pinned to the node whose engine is platform.docker.host, where
+  `hosting` runs (apply pushes its routes through the admin socket in STATE_DIR and binds
+  static folders of that machine; with several managers, another one lacks them), publishing
+  80/443 in host mode. One task only: its certificates and ACME account live on that node's
+  volume, not shared.
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ from hosting.stacks.exports import export_database, status_of, urls_of
 from hosting.stacks.settings import ProgramSettings
 
 DATABASE_NODE = "node.labels.hosting.db==true"
-EDGE_NODE = "node.role==manager"
+EDGE_NODE = "node.role==manager"  # when the node's id is not known (mocks)
+
+
+def edge_constraint(node_id: str | None) -> str:
+    return f"node.id=={node_id}" if node_id else EDGE_NODE
 
 
 class SwarmNetwork(pulumi.ComponentResource):
@@ -178,7 +184,8 @@ class SwarmDatabase(pulumi.ComponentResource):
 
 
 class SwarmEdge(pulumi.ComponentResource):
-    """Caddy as one task on a manager, on 80/443 of that node (host mode)."""
+    """Caddy as one task on the node where `hosting` runs (a manager), on 80/443 of that
+    node (host mode)."""
 
     def __init__(
         self,
@@ -186,6 +193,7 @@ class SwarmEdge(pulumi.ComponentResource):
         spec: ContainerSpec,
         networks: list[SwarmNetwork],
         endpoint_mode: str,
+        node_id: str | None,
         opts: pulumi.ResourceOptions,
     ) -> None:
         super().__init__(f"{PKG}:SwarmEdge", "edge", None, opts)
@@ -198,7 +206,7 @@ class SwarmEdge(pulumi.ComponentResource):
                 spec,
                 container,
                 networks=[(n.network.id, []) for n in networks],
-                constraints=[EDGE_NODE],
+                constraints=[edge_constraint(node_id)],
                 reserve=False,
             ),
             mode=sa.replicated(1),
@@ -262,4 +270,10 @@ def build_swarm(spec: Spec, settings: ProgramSettings, desired: Desired | None =
                 key,
                 {"type": dep.type, "status": status, "replicas": len(replicas), "urls": urls},
             )
-    SwarmEdge(spec=desired.edge, networks=list(networks.values()), endpoint_mode=mode, opts=root)
+    SwarmEdge(
+        spec=desired.edge,
+        networks=list(networks.values()),
+        endpoint_mode=mode,
+        node_id=settings.edge_node_id,
+        opts=root,
+    )

@@ -189,6 +189,20 @@ def test_edge_publishes_80_and_443_in_host_mode_on_a_manager(graph: list[MockRes
     assert len(edge["taskSpec"]["networksAdvanceds"]) == 2  # every tenant's overlay
 
 
+def test_the_edge_is_pinned_to_the_node_of_the_managers_engine_when_known() -> None:
+    """apply gives the program the node id of platform.docker.host's engine (where `hosting`
+    runs, with the static folders and the admin socket): the edge goes there, not to any
+    manager; nothing else is pinned to it."""
+    spec = loads(SWARM_YAML)
+    settings = replace(fixed_settings(spec), edge_node_id="n0de1d")
+    found = services(run_mocked(spec, settings))
+    assert found["sw_edge"]["taskSpec"]["placement"]["constraints"] == ["node.id==n0de1d"]
+    assert found["sw_acme_main"]["taskSpec"]["placement"]["constraints"] == [
+        "node.labels.hosting.db==true"
+    ]
+    assert "placement" not in found["sw_acme_shop"]["taskSpec"]
+
+
 @pytest.mark.parametrize(
     ("change", "path", "message"),
     [
