@@ -37,7 +37,9 @@ def _passphrase() -> str | None:
     return value
 
 
-def _driver(app: App, *, live: bool = True) -> Any:
+def _driver(
+    app: App, *, live: bool = True, allow_major_upgrade: bool = False, tenant: str | None = None
+) -> Any:
     from hosting.engine.locate import command
     from hosting.provider.driver import Driver
 
@@ -49,7 +51,16 @@ def _driver(app: App, *, live: bool = True) -> Any:
         backend=app.backend,
         passphrase=_passphrase(),
         on_step=_show_step if live else None,
+        allow_major_upgrade=allow_major_upgrade,
+        spec_file=app.file_path,
+        tenant=tenant,
     )
+
+
+UPGRADE_HELP = (
+    "Allow PostgreSQL major upgrades (a database's `version:` raised): dump, restore into a "
+    "new volume, check, switch; the old volume is kept until `backup prune`."
+)
 
 
 def _show_step(step: Any) -> None:
@@ -121,10 +132,18 @@ FORMATS = click.Choice(["text", "json", "markdown"])
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also save the plan to FILE, for `hosting apply FILE` to apply exactly it.",
 )
+@click.option("--allow-major-upgrade", is_flag=True, help=UPGRADE_HELP)
 @pass_app
-def plan(app: App, detailed_exitcode: bool, fmt: str, tenant: str | None, out: Path | None) -> None:
+def plan(
+    app: App,
+    detailed_exitcode: bool,
+    fmt: str,
+    tenant: str | None,
+    out: Path | None,
+    allow_major_upgrade: bool,
+) -> None:
     """Preview: changes per resource, grouped by tenant and deployment, with plan usage and
-    cost impact."""
+    cost impact. A database's major upgrade is refused without --allow-major-upgrade."""
     from hosting.provider.changes import report
     from hosting.sources.build import source_builds
 
@@ -132,14 +151,15 @@ def plan(app: App, detailed_exitcode: bool, fmt: str, tenant: str | None, out: P
     _tenant_filter(spec, tenant)
     # A source folder that cannot be built is told here, plainly, not from inside the engine.
     source_builds(spec, app.file_path.resolve().parent)
-    driver = _driver(app, live=False)
+    driver = _driver(app, live=False, allow_major_upgrade=allow_major_upgrade, tenant=tenant)
     previous = driver.previous_outputs()
     result = driver.preview() if out is None else driver.preview_to_save(app.file_path, tenant)
     rep = report(spec, result.steps, previous, tenant)
     _attach_proration(app, rep)
-    _print_plan(plan_json(rep), fmt)
+    doc = plan_json(rep, result.migrations)
+    _print_plan(doc, fmt)
     if out is not None:
-        _save_plan_file(out, result, plan_json(rep), tenant)
+        _save_plan_file(out, result, doc, tenant)
         click.echo(f"Saved the plan to {out}; `hosting apply {out}` applies exactly it.", err=True)
     if detailed_exitcode and rep.changed:
         raise click.exceptions.Exit(2)
@@ -205,12 +225,16 @@ def _sync_subscriptions(app: App) -> None:
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--tenant", help="Only this tenant's resources (and the edge).")
+@click.option("--allow-major-upgrade", is_flag=True, help=UPGRADE_HELP)
 @pass_app
-def apply(app: App, plan_file: Path | None, yes: bool, tenant: str | None) -> None:
+def apply(
+    app: App, plan_file: Path | None, yes: bool, tenant: str | None, allow_major_upgrade: bool
+) -> None:
     """Make the spec real; refuses when a tenant is over a plan limit or at ≥ 100% storage.
 
     With FILE (from `plan --out FILE`), applies exactly that plan and asks nothing: it refuses,
-    changing nothing, when hosting.yaml, the stack or a secret changed since the plan was made."""
+    changing nothing, when hosting.yaml, the stack or a secret changed since the plan was made.
+    A plan made with --allow-major-upgrade carries it: its apply needs no flag."""
     from hosting.provider.apply_lock import apply_lock
 
     spec = app.spec
@@ -221,11 +245,11 @@ def apply(app: App, plan_file: Path | None, yes: bool, tenant: str | None) -> No
                 "make the plan with `plan --tenant T --out FILE`",
             )
         with apply_lock(app.state_dir):
-            _apply_saved(app, plan_file)
+            _apply_saved(app, plan_file, allow_major_upgrade)
         return
     _tenant_filter(spec, tenant)
     _refuse_over_limits(app, tenant)
-    driver = _driver(app)
+    driver = _driver(app, allow_major_upgrade=allow_major_upgrade, tenant=tenant)
     with apply_lock(app.state_dir):
         _build_sources(app, tenant)
         targets = None
@@ -299,6 +323,8 @@ def _warn(warnings: list[str]) -> None:
 
 
 def _report_applied(app: App, result: Any) -> None:
+    for line in result.upgraded:
+        click.echo(f"  {line}", err=True)
     _warn(result.warnings)
     for node, images in sorted(result.images_loaded.items()):
         click.echo(f"  loaded onto node {node}: {', '.join(images)}", err=True)
@@ -309,13 +335,19 @@ def _report_applied(app: App, result: Any) -> None:
             click.echo(f"  {key:<24} {' '.join(value['urls'])}")
 
 
-def _apply_saved(app: App, path: Path) -> None:
+def _apply_saved(app: App, path: Path, allow_major_upgrade: bool = False) -> None:
     """Check, under the apply lock, that the plan is what applying now would do; then let
-    the engine hold every step to it."""
+    the engine hold every step to it. The major upgrades it shows are allowed: the plan was
+    made with --allow-major-upgrade, else there would be none (the file is unchanged)."""
     from hosting.provider import saved_plan
 
     saved = saved_plan.read(path)
-    driver = _driver(app)
+    migrated = any(t.get("migrations") for t in saved.report.get("tenants", []))
+    driver = _driver(
+        app,
+        allow_major_upgrade=allow_major_upgrade or migrated,
+        tenant=saved.fingerprint.tenant,
+    )
     now = driver.fingerprint(app.file_path, saved.fingerprint.tenant)
     saved_plan.refuse_if_stale(path, saved.fingerprint, now)
     _refuse_over_limits(app, saved.fingerprint.tenant)

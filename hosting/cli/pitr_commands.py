@@ -189,8 +189,10 @@ def _prune_offsite(app: App, tenant: str, deployment: str) -> list[str]:
 def prune_cmd(app: App, ref: str, yes: bool) -> None:
     """Apply the plan's retention to base backups and WAL now (and, with
     platform.backups.s3, to the off-host copy's base backups, dumps and WAL), and delete the
-    data directories a point-in-time restore kept aside (`…before-<time>`)."""
+    data directories a point-in-time restore kept aside (`…before-<time>`) and the volumes
+    (with their old WAL archive and base backups) a major upgrade retired."""
     from hosting.backups.pitr_restore import drop_kept
+    from hosting.databases.upgrade_run import prune as drop_retired
 
     tenant, deployment = _split(ref)
     if tenant is None or deployment is None:
@@ -198,16 +200,19 @@ def prune_cmd(app: App, ref: str, yes: bool) -> None:
     database_deployment(app.spec, tenant, deployment)
     if not yes:
         raise UsageError(
-            f"pruning {ref} deletes the data directories earlier restores kept aside",
+            f"pruning {ref} deletes the data directories earlier restores kept aside"
+            " and the volumes major upgrades retired",
             "add --yes to go ahead",
         )
     days = pitr.retention_days(app.spec, tenant)
     gone, wal = pitr.prune(app.state_dir, tenant, deployment, days)
     remote = _prune_offsite(app, tenant, deployment)
     dropped = drop_kept(app.spec, tenant, deployment)
+    retired = drop_retired(app.spec, app.state_dir, tenant, deployment)
     click.echo(
         f"{ref}: removed {len(gone)} base backups, {len(wal)} WAL segments"
         f" (not needed for the last {days} days), {len(dropped)} kept data directories"
         + (f" ({', '.join(dropped)})" if dropped else "")
         + (f", {len(remote)} off-host files" if _s3(app) else "")
+        + (f", retired volumes {', '.join(retired)}" if retired else "")
     )

@@ -37,8 +37,9 @@ def _counts(ops: list[str]) -> dict[str, int]:
     return {op: ops.count(op) for op in OPS}
 
 
-def plan_json(rep: Any) -> dict[str, Any]:
-    """The versioned document: per-resource actions, per-tenant counts, usage, cost."""
+def plan_json(rep: Any, migrations: list[Any] | None = None) -> dict[str, Any]:
+    """The versioned document: per-resource actions, per-tenant counts, usage, cost, and the
+    PostgreSQL major upgrades (`migrations`: hosting.databases.upgrade.Upgrade) apply makes."""
 
     def steps(items: list[Any]) -> list[dict[str, Any]]:
         return [{"resource": s.name, "kind": s.kind, "op": s.op} for s in items]
@@ -86,6 +87,14 @@ def plan_json(rep: Any) -> dict[str, Any]:
                 },
             }
         )
+    for entry in tenants:
+        mine = [m for m in migrations or [] if m.tenant == entry["tenant"]]
+        if mine:  # only then: older documents and tools know no such field
+            entry["migrations"] = [
+                {"deployment": m.deployment, "from_version": m.old, "to_version": m.new,
+                 "text": f"data migration {m.describe()} (old volume kept until backup prune)"}
+                for m in mine
+            ]  # fmt: skip
     platform_ops = [s.op for s in rep.platform]
     all_ops = platform_ops + [s.op for t in rep.tenants for d in t.deployments.values() for s in d]
     doc = {
@@ -111,7 +120,7 @@ def _total_line(doc: dict[str, Any]) -> str:
 
 
 def _tenant_notes(t: dict[str, Any]) -> list[str]:
-    notes = []
+    notes = [f"{m['deployment']}: {m['text']}" for m in t.get("migrations", [])]
     usage = " · ".join(u["text"] for u in t["usage"])
     if usage:
         notes.append(f"usage: {usage}")

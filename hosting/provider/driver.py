@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hosting.databases import upgrade
 from hosting.edge.caddy import build_config, push_config
 from hosting.engine import locate as engine
 from hosting.errors import (
@@ -42,7 +43,7 @@ from hosting.sources.build import static_sites
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
 from hosting.stacks.containers import EDGE_CA_ROOT, write_host_files
-from hosting.stacks.desired import desired_containers
+from hosting.stacks.desired import database_volume_device, desired_containers
 from hosting.stacks.settings import (
     DatabaseAccess,
     ProgramSettings,
@@ -65,6 +66,9 @@ class Result:
     warnings: list[str] = field(default_factory=list)  # protections this host lacks
     # on a swarm: node → the images apply loaded there (hosting.provider.swarm_images)
     images_loaded: dict[str, list[str]] = field(default_factory=dict)
+    upgraded: list[str] = field(default_factory=list)  # major upgrades done, one line each
+    # pending major upgrades a preview declared (hosting.databases.upgrade)
+    migrations: list[upgrade.Upgrade] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -110,8 +114,18 @@ class Driver:
         backend: str | None = None,
         passphrase: str | None = None,
         on_step: Callable[[Step], None] | None = None,
+        allow_major_upgrade: bool = False,
+        spec_file: Path | None = None,
+        tenant: str | None = None,
     ) -> None:
         self.spec = spec
+        # PostgreSQL major upgrades (hosting.databases.upgrade): allowed by the flag, within
+        # `tenant`'s databases only when the apply is limited to one; the file locates errors.
+        self.allow_major_upgrade = allow_major_upgrade
+        self.spec_file = spec_file
+        self.tenant = tenant
+        self.upgrades: list[upgrade.Upgrade] = []
+        self._recorded: dict[str, DatabaseAccess] = {}  # before the upgrades
         self.state_dir = state_dir.resolve()
         self.base_dir = base_dir.resolve()
         self.backend = backend or f"file://{self.state_dir / 'pulumi'}"
@@ -197,7 +211,9 @@ class Driver:
         if done.returncode != 0:
             raise ProviderError(_first_error(done.stderr))
 
-    def _settings(self, stack: Any, *, persist: bool) -> ProgramSettings:
+    def _settings(self, stack: Any, *, persist: bool, upgrades: bool = False) -> ProgramSettings:
+        """`upgrades`: plan or apply, which decide pending major upgrades (refused, or
+        declared as done); other operations see each database as it runs."""
         existing = self._stored_databases(stack)
         assert self.passphrase is not None  # _stack() refuses without one
         passphrase, platform = self.passphrase, self.spec.platform.name
@@ -206,6 +222,18 @@ class Driver:
         )
         if persist and databases != existing:
             self._store_databases(stack, databases)
+        self._recorded = databases
+        self.upgrades = [
+            u
+            for u in upgrade.pending(self.spec, databases)
+            if upgrades and (self.tenant is None or u.tenant == self.tenant)
+        ]
+        upgrade.check(
+            self.spec, self.upgrades, allowed=self.allow_major_upgrade, spec_file=self.spec_file
+        )
+        # The program declares the databases as they are once upgraded: a plan shows the new
+        # volume and the replaced container, which a saved plan's apply then may take.
+        databases = upgrade.upgraded(databases, self.upgrades)
         if persist:
             for sub in ("edge/admin", "edge/logs", "logs/build"):
                 (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -231,7 +259,7 @@ class Driver:
                 else None
             ),
             unbounded_volumes=(
-                runtime.plain_database_volumes(self.spec)
+                runtime.plain_database_volumes(self.spec, self._volume_names(databases))
                 if volume_quota.usable(self.spec) is None
                 else frozenset()
             ),
@@ -242,9 +270,66 @@ class Driver:
         self._settings_used = settings
         return settings
 
-    def _prepared(self, *, persist: bool, read_only: bool = False) -> Any:
+    def _volume_names(self, databases: dict[str, DatabaseAccess]) -> dict[str, list[str]]:
+        """Each database's data volume, then the one before a pending upgrade: the new one
+        is plain, like the old, when the old one was (hosting.provider.runtime)."""
+        platform = self.spec.platform.name
+        out: dict[str, list[str]] = {}
+        for key, access in databases.items():
+            tid, did = key.split("/")
+            before = self._recorded.get(key, access)
+            out[key] = [
+                upgrade.volume_name(platform, tid, did, access),
+                upgrade.volume_name(platform, tid, did, before),
+            ]
+        return out
+
+    def _upgrade_databases(self, stack: Any) -> list[str]:
+        """Before the engine: each pending major upgrade migrated (hosting.databases.
+        upgrade_run), and recorded once it is, so the program switches to its new volume and
+        version. The first failure stops apply, its database serving as before."""
+        from hosting.databases.upgrade_run import migrate
+
+        done: list[str] = []
+        for up in self.upgrades:
+            before = self._recorded[up.ref]
+            device = (
+                database_volume_device(self._settings_used, up.tenant, up.deployment)
+                if self._settings_used.volume_root is not None
+                else None
+            )
+            outcome = migrate(self.spec, self.state_dir, up, before, device=device)
+            stored = self._stored_databases(stack)
+            stored[up.ref] = replace(before, version=up.new, upgraded=True)
+            self._store_databases(stack, stored)
+            done.append(
+                f"{up.ref}: upgraded PostgreSQL {up.old} → {up.new} ({outcome.tables} tables, "
+                f"{outcome.rows} rows checked) onto {outcome.volume}; {outcome.retired_volume} "
+                f"and the old WAL archive ({outcome.retired_folder.name}) are kept until "
+                f"`hosting backup prune {up.ref} --yes`"
+            )
+        return done
+
+    def _base_backups_after_upgrade(self) -> list[str]:
+        """A new version cannot replay the old one's base backups: point-in-time recovery
+        starts again from a base backup of the upgraded server."""
+        from hosting.backups import pitr
+
+        warnings = []
+        for up in self.upgrades:
+            try:
+                pitr.base_backup(self.spec, self.state_dir, up.tenant, up.deployment)
+            except HostingError as exc:
+                warnings.append(
+                    f"{up.ref}: no base backup after the upgrade ({exc.message}); run "
+                    f"`hosting backup base {up.ref}`: until one is made it has no "
+                    "point-in-time recovery"
+                )
+        return warnings
+
+    def _prepared(self, *, persist: bool, read_only: bool = False, upgrades: bool = False) -> Any:
         stack = self._stack(read_only=read_only)
-        settings = self._settings(stack, persist=persist)
+        settings = self._settings(stack, persist=persist, upgrades=upgrades)
         from pulumi import automation as auto
 
         from hosting.stacks import program
@@ -263,7 +348,7 @@ class Driver:
         With `save_plan`, the engine also writes its update plan there. Nothing is written
         to the state: new databases' passwords are derived (see `derived_password`), so the
         apply of a saved plan computes the same ones."""
-        stack = self._prepared(persist=False, read_only=True)
+        stack = self._prepared(persist=False, read_only=True, upgrades=True)
         collector = Collector(self.on_step)
         plan = None if save_plan is None else str(save_plan)
         self._run(
@@ -271,7 +356,10 @@ class Driver:
             collector,
         )
         return Result(
-            collector.changes(), diagnostics=collector.diagnostics, targets=collector.targets()
+            collector.changes(),
+            diagnostics=collector.diagnostics,
+            targets=collector.targets(),
+            migrations=list(self.upgrades),
         )
 
     def preview_to_save(self, spec_file: Path, tenant: str | None) -> SavablePreview:
@@ -292,6 +380,7 @@ class Driver:
             result.steps,
             diagnostics=result.diagnostics,
             targets=result.targets,
+            migrations=result.migrations,
             fingerprint=after,
             engine_plan=engine_plan,
         )
@@ -342,11 +431,12 @@ class Driver:
     def up(self, targets: list[str] | None = None, plan: Path | None = None) -> Result:
         """Apply; with `plan` (the engine's update plan of a saved plan), any step beyond
         it fails the update instead of being taken."""
-        stack = self._prepared(persist=True)
+        stack = self._prepared(persist=True, upgrades=True)
         collector = Collector(self.on_step)
         swarm = self.spec.platform.target == "swarm"
         warnings = [] if swarm else self.prepare_host()  # may refuse: before anything changes
         loaded = self._images_to_nodes() if swarm else {}  # may refuse too
+        upgraded = self._upgrade_databases(stack) if self.upgrades else []
         if not swarm:
             edge_links.leave_removed(self.spec)
         if targets:
@@ -386,7 +476,11 @@ class Driver:
         edge_links.join_all(self.spec)
         self.load_edge()
         warnings += self._prepare_replication()
-        return Result(collector.changes(), outputs, collector.diagnostics, warnings=warnings)
+        warnings += self._base_backups_after_upgrade() if upgraded else []
+        return Result(
+            collector.changes(), outputs, collector.diagnostics, warnings=warnings,
+            upgraded=upgraded,
+        )  # fmt: skip
 
     def _images_to_nodes(self) -> dict[str, list[str]]:
         """On a swarm, before the engine: the images built and pulled here loaded on each

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,9 +174,13 @@ def enforce_pids_limits(spec: Spec, wanted: dict[str, int]) -> list[str]:
         ) from None
 
 
-def plain_database_volumes(spec: Spec) -> frozenset[str]:
+def plain_database_volumes(
+    spec: Spec, volumes: Mapping[str, list[str]] | None = None
+) -> frozenset[str]:
     """Databases ("tenant/deployment") whose data volume exists on the engine as a plain
-    named volume, not bound into a size-bounded filesystem (hosting.provider.volume_quota)."""
+    named volume, not bound into a size-bounded filesystem (hosting.provider.volume_quota).
+    `volumes`: the names to look for per database, the first that exists decides (default:
+    its first volume's)."""
     from hosting.metering.engine import Engine
 
     engine = Engine(spec.platform.docker.host)
@@ -184,7 +189,9 @@ def plain_database_volumes(spec: Spec) -> frozenset[str]:
     out = set()
     for tid, tenant in spec.tenants.items():
         for did, dep in tenant.deployments.items():
-            name = names.volume_name(spec.platform.name, tid, did)
+            key = f"{tid}/{did}"
+            wanted = (volumes or {}).get(key) or [names.volume_name(spec.platform.name, tid, did)]
+            name = next((n for n in wanted if n in options), wanted[0])
             plain = name in options and options[name].get("o") != "bind"
             if isinstance(dep, DatabaseDeployment) and plain:
                 out.add(f"{tid}/{did}")

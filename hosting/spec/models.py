@@ -136,12 +136,35 @@ class Docker(_Model):
         return v
 
 
+VERSION_PLACEHOLDER = "{version}"
+
+
 class Images(_Model):
     proxy: str = "caddy:2-alpine"
-    postgres: str = "postgres:15-alpine"
+    # `{version}` is each database's `version:`, so a major upgrade has an image to go to; a
+    # value without it is one image for every database (a version change is then refused).
+    postgres: str = f"postgres:{VERSION_PLACEHOLDER}-alpine"
     # Debian's PgBouncer, built locally by .ci/images.sh: no upstream image has its layout
     # (/usr/sbin/pgbouncer, run as postgres, with pg_isready and psql beside it).
     pgbouncer: str = "hosting-test/pgbouncer:latest"
+
+    @field_validator("postgres")
+    @classmethod
+    def _postgres(cls, v: str) -> str:
+        if "{" in v.replace(VERSION_PLACEHOLDER, "") or "}" in v.replace(VERSION_PLACEHOLDER, ""):
+            raise ValueError(
+                f"`{v}` has a placeholder other than {VERSION_PLACEHOLDER}; "
+                "write e.g. postgres:{version}-alpine, or one image without braces"
+            )
+        return v
+
+    @property
+    def postgres_per_version(self) -> bool:
+        return VERSION_PLACEHOLDER in self.postgres
+
+    def postgres_for(self, version: int) -> str:
+        """The PostgreSQL image for a database of major `version`."""
+        return self.postgres.replace(VERSION_PLACEHOLDER, str(version))
 
 
 def _versions_in(value: Any) -> Any:

@@ -9,9 +9,15 @@ from contextlib import contextmanager
 import pulumi
 import pulumi_docker as docker
 
+from hosting.databases import upgrade
 from hosting.spec.models import DatabaseDeployment, Spec
 from hosting.stacks.components import App, Database, Edge, TenantNetwork, pulled_image
-from hosting.stacks.desired import database_volume_device, desired_containers, image_of
+from hosting.stacks.desired import (
+    database_image,
+    database_volume_device,
+    desired_containers,
+    image_of,
+)
 from hosting.stacks.exports import export_database, status_of, urls_of
 from hosting.stacks.pooler_resources import Pooler
 from hosting.stacks.settings import ProgramSettings, default_settings
@@ -85,13 +91,14 @@ def build(spec: Spec, settings: ProgramSettings, *, keep_data: bool = True) -> N
                     platform=platform,
                     tenant=tid,
                     deployment=did,
-                    pulled=pulled(image_of(spec, tid, did)),
+                    pulled=pulled(database_image(spec, settings, tid, did)),
                     container=desired.databases[(tid, did)],
                     network=net,
                     protect_data=keep_data,
                     opts=root,
                     volume_device=database_volume_device(settings, tid, did),
                     replicas=desired.read_replicas.get((tid, did), []),
+                    volume_name=upgrade.volume_name(platform, tid, did, access),
                 )
                 if (tid, did) in desired.poolers:
                     pooler = desired.poolers[(tid, did)]

@@ -134,11 +134,12 @@ class Database(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
         volume_device: str | None = None,
         replicas: list[ContainerSpec] | None = None,
+        volume_name: str | None = None,  # a major upgrade's own (hosting.databases.upgrade)
     ) -> None:
         super().__init__(f"{PKG}:Database", f"{tenant}_{deployment}", None, opts)
         self.volume = docker.Volume(
             f"{tenant}_{deployment}_data",
-            name=names.volume_name(platform, tenant, deployment),
+            name=volume_name or names.volume_name(platform, tenant, deployment),
             labels=_volume_labels(tenant, deployment, "database"),
             # A directory in the tenant's filesystem of the plan's storage (volume_quota).
             driver="local" if volume_device else None,

@@ -301,8 +301,10 @@ def database_container(
     io_device: str | None = None,
     volume_device: str | None = None,
     wal_archive_dir: str | None = None,
+    volume: str | None = None,
 ) -> ContainerSpec:
     """PostgreSQL on a named volume, on its tenant's network, published on bind_ip only.
+    `volume`: its name, when not the first one (a major upgrade's, hosting.databases.upgrade).
     `volume_device`: the directory the volume binds (its tenant's bounded filesystem).
     `wal_archive_dir`: the host folder its WAL is archived to (point-in-time recovery)."""
     archive = (
@@ -330,7 +332,7 @@ def database_container(
         mounts=(
             Mount(
                 "/var/lib/postgresql/data",
-                names.volume_name(platform, tenant, deployment),
+                volume or names.volume_name(platform, tenant, deployment),
                 device=volume_device,
             ),
             *archive,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hosting.databases import upgrade
 from hosting.databases.replication import replica_volume_dir
 from hosting.edge.caddy import STATIC_ROOT
 from hosting.provider.volume_quota import device
@@ -41,7 +42,9 @@ class Desired:
 def image_of(spec: Spec, tenant: str, deployment: str, base_dir: Path = Path(".")) -> str:
     dep = spec.tenants[tenant].deployments[deployment]
     if isinstance(dep, DatabaseDeployment):
-        return spec.platform.images.postgres
+        # the file's version: a different recorded one is an upgrade, refused or migrated
+        # before the program runs (hosting.databases.upgrade)
+        return spec.platform.images.postgres_for(dep.version)
     if dep.image is not None:
         return dep.image
     if dep.source is not None:
@@ -55,6 +58,16 @@ def image_of(spec: Spec, tenant: str, deployment: str, base_dir: Path = Path("."
     return f"hosting-build/{spec.platform.name}_{tenant}_{deployment}:latest"
 
 
+def database_image(spec: Spec, settings: ProgramSettings, tenant: str, deployment: str) -> str:
+    """The image of the version the data is recorded at: the file's, unless an upgrade is
+    pending outside this apply's scope (`apply --tenant`), which leaves it as it runs."""
+    dep = spec.tenants[tenant].deployments[deployment]
+    assert isinstance(dep, DatabaseDeployment)
+    access = settings.databases.get(f"{tenant}/{deployment}")
+    version = access.version if access is not None and access.version else dep.version
+    return spec.platform.images.postgres_for(version)
+
+
 def database_volume_device(
     settings: ProgramSettings, tenant: str, deployment: str, replica: int = 0
 ) -> str | None:
@@ -62,7 +75,12 @@ def database_volume_device(
     filesystem of the plan's storage (None: a plain named volume)."""
     if settings.volume_root is None or f"{tenant}/{deployment}" in settings.unbounded_volumes:
         return None
-    folder = replica_volume_dir(deployment, replica) if replica else deployment
+    access = settings.databases.get(f"{tenant}/{deployment}")
+    folder = (
+        replica_volume_dir(deployment, replica)
+        if replica
+        else upgrade.volume_folder(deployment, access)
+    )
     return str(device(settings.volume_root, tenant, folder))
 
 
@@ -89,7 +107,8 @@ def desired_containers(spec: Spec, settings: ProgramSettings) -> Desired:
                         platform=platform,
                         tenant=tid,
                         deployment=did,
-                        image=spec.platform.images.postgres,
+                        image=database_image(spec, settings, tid, did),
+                        volume=upgrade.volume_name(platform, tid, did, access),
                         limits=limits,
                         user=access.user,
                         password=access.password,

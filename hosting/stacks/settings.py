@@ -36,6 +36,12 @@ class DatabaseAccess:
     # The `replicator` role's, once the database has had read replicas (see
     # hosting.databases.replication); kept when they go, so they can come back.
     replication_password: str | None = None
+    # The PostgreSQL major version of the data on disk, known apart from the spec so that a
+    # changed `version:` is seen as a data migration (hosting.databases.upgrade). None: a
+    # config from before it was recorded, taken as the spec's version.
+    version: int | None = None
+    # Upgraded at least once: the data is on its own volume, `<volume>_pg<version>`.
+    upgraded: bool = False
 
     @property
     def login(self) -> str:
@@ -55,6 +61,10 @@ class DatabaseAccess:
             }
         if self.replication_password is not None:
             out["replication_password"] = self.replication_password
+        if self.version is not None:
+            out["version"] = self.version
+        if self.upgraded:
+            out["upgraded"] = True
         return out
 
     @classmethod
@@ -63,6 +73,7 @@ class DatabaseAccess:
         assert isinstance(retiring, list)
         login_password = raw.get("login_password")
         replication = raw.get("replication_password")
+        version = raw.get("version")
         return cls(
             user=str(raw["user"]),
             password=str(raw["password"]),
@@ -71,6 +82,8 @@ class DatabaseAccess:
             login_password=None if login_password is None else str(login_password),
             retiring=tuple(int(g) for g in retiring),
             replication_password=None if replication is None else str(replication),
+            version=None if version is None else int(str(version)),
+            upgraded=raw.get("upgraded") is True,
         )
 
 
@@ -159,11 +172,16 @@ def ensure_databases(
     out = dict(existing)
     for key in database_keys(spec):
         tid, did = key.split("/")
-        if key not in out:
-            password = password_for(key) if password_for else new_password()
-            out[key] = DatabaseAccess(database_user(tid, did), password, ports[key])
         dep = spec.tenants[tid].deployments[did]
         assert isinstance(dep, DatabaseDeployment)
+        if key not in out:
+            password = password_for(key) if password_for else new_password()
+            out[key] = DatabaseAccess(
+                database_user(tid, did), password, ports[key], version=dep.version
+            )
+        elif out[key].version is None:
+            # recorded before versions were: its data is the version the file has now
+            out[key] = replace(out[key], version=dep.version)
         if dep.replicas and out[key].replication_password is None:
             secret = password_for(f"{key}/replication") if password_for else new_password()
             out[key] = replace(out[key], replication_password=secret)

@@ -17,7 +17,7 @@ def node(role: str = "worker", db: bool = False) -> Node:
 def test_each_image_goes_where_its_tasks_may_run() -> None:
     spec = loads(SWARM_YAML)
     where = placements(desired_containers(spec, fixed_settings(spec)))
-    postgres, proxy = spec.platform.images.postgres, spec.platform.images.proxy
+    postgres, proxy = spec.platform.images.postgres_for(15), spec.platform.images.proxy
     assert where == {
         "nginx:alpine": {"any"},
         "hosting-test/api:latest": {"any"},

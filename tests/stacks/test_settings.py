@@ -40,9 +40,9 @@ def test_credentials_are_kept_and_new_ones_are_strong(example_spec: Spec) -> Non
 
 
 def test_a_new_database_does_not_disturb_the_others(example_spec: Spec) -> None:
-    kept = {"umbrella/ledger": DatabaseAccess("u", "p", 20000)}
+    kept = {"umbrella/ledger": DatabaseAccess("u", "p", 20000, version=15)}
     out = ensure_databases(example_spec, kept)
-    assert out["umbrella/ledger"] == DatabaseAccess("u", "p", 20000)
+    assert out["umbrella/ledger"] == DatabaseAccess("u", "p", 20000, version=15)
     assert out["acme/main"].port == 15432
 
 
