@@ -14,6 +14,10 @@
   a crash-looping image is not restarted forever. The count comes from the restart events in
   the store and the hold is stored too, so an agent restart resets neither.
 - Docker unreachable: nothing is checked and nothing restarted; the job fails saying so.
+- On a swarm a database's task may run on another node than the agent's (the manager): its
+  container is read from that node's engine (hosting.provider.tasks), and Swarm, not the
+  agent, replaces a task that fails its check. A node that does not answer leaves that
+  database unknown, named in the detail.
 """
 
 from __future__ import annotations
@@ -212,6 +216,27 @@ def _targets(spec: Spec, by_dep: dict[Key, list[Container]]) -> list[_Target]:
     return targets
 
 
+def _swarm_databases(
+    spec: Spec, manager: Engine, listed: list[Container]
+) -> tuple[list[Container], dict[Key, str]]:
+    """The listing with each database's containers as the engine of its task's node lists
+    them (the manager's listing has only its own); the databases whose node did not answer."""
+    from hosting.errors import HostingError
+    from hosting.provider.tasks import deployment_containers
+
+    out = [c for c in listed if c.kind != "database"]
+    unreached: dict[Key, str] = {}
+    for tid, tenant in spec.tenants.items():
+        for did, dep in tenant.deployments.items():
+            if not isinstance(dep, DatabaseDeployment) or dep.stopped:
+                continue
+            try:
+                out += [p.container for p in deployment_containers(spec, tid, did, manager)]
+            except HostingError as exc:
+                unreached[(tid, did)] = exc.message
+    return out, unreached
+
+
 def _needs_edge(spec: Spec) -> bool:
     return any(
         not isinstance(dep, DatabaseDeployment) and not dep.stopped
@@ -252,6 +277,9 @@ def health_cycle(
         raise EngineUnreachable(
             f"{exc.message}; health checked nothing and restarted nothing", exc.hint
         ) from None
+    unreached: dict[Key, str] = {}
+    if spec.platform.target == "swarm":
+        listed, unreached = _swarm_databases(spec, engine, listed)
     by_dep: dict[Key, list[Container]] = {}
     for c in listed:
         by_dep.setdefault((c.tenant, c.deployment), []).append(c)
@@ -259,9 +287,12 @@ def health_cycle(
     edge_up = edge_verdict is not None and edge_verdict.status == HEALTHY
 
     def check(t: _Target) -> tuple[Probe, tuple[Container, ...], Probe | None]:
+        if (t.tenant, t.deployment) in unreached:
+            return Probe(UNKNOWN, unreached[(t.tenant, t.deployment)]), (), None
         app, failing = _app_probe(t, app_probe)
         if t.kind == "database":
-            return app, failing, None
+            # Swarm replaces its own failing task; the manager cannot restart another node's
+            return app, () if spec.platform.target == "swarm" else failing, None
         route = probe(edge_url, t.host, t.path, t.timeout) if edge_up else None
         return app, failing, route or Probe(UNHEALTHY, "the edge does not answer")
 

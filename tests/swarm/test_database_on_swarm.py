@@ -18,6 +18,10 @@ from pathlib import Path
 
 import pytest
 
+import hosting
+from hosting.metering.engine import Engine
+from hosting.metering.health import HealthResult, health_cycle
+from hosting.metering.probes import HEALTHY, Probe
 from tests.engine.conftest import PASSPHRASE, Project, engine  # noqa: F401 (a fixture)
 from tests.swarm.cluster import Swarm, wait_for
 from tests.swarm.test_example_on_swarm import POSTGRES, image_id, load_images
@@ -98,6 +102,23 @@ def psql(swarm: Swarm, network: str, url: str, sql: str, *, check: bool = True) 
     return done.stdout.strip()
 
 
+def database_health(project: Project, swarm: Swarm) -> HealthResult:
+    """The agent's health job, in process, for the database only: the edge and the API are
+    not what this asks about, so their probes answer without a request."""
+    spec = hosting.load(project.folder / "hosting.yaml")
+    fine = Probe(HEALTHY, "not probed here")
+    report = health_cycle(
+        project.state_dir / "hosting.duckdb",
+        Engine(swarm.manager_host),
+        spec,
+        probe=lambda *_: fine,
+        app_probe=lambda *_: fine,
+        edge_check=lambda *_: fine,
+    )
+    [db] = [r for r in report.deployments if r.deployment == "main"]
+    return db
+
+
 def test_commands_reach_the_database_task_on_its_worker_and_the_edge_is_pinned(
     project: Project, swarm: Swarm
 ) -> None:
@@ -137,6 +158,10 @@ def test_commands_reach_the_database_task_on_its_worker_and_the_edge_is_pinned(
     project.ok("backup", "restore", "acme/main", "latest", "--yes")
     assert psql(swarm, network, url, "SELECT count(*) FROM orders") == "3"
 
+    # health: the task's container, read on w1 (the manager's engine has none)
+    db = database_health(project, swarm)
+    assert (db.status, db.detail) == ("healthy", "container running"), db
+
     # the edge runs on the node of the manager's engine that `hosting` used, by its id
     manager_id = swarm.docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
     edge = json.loads(swarm.docker("service", "inspect", f"{p}_edge").stdout)[0]
@@ -157,8 +182,10 @@ def test_commands_reach_the_database_task_on_its_worker_and_the_edge_is_pinned(
     project.write(spec_text(p, swarm, hosts))
     try:
         out = project.run("logs", "acme/main")
+        db = database_health(project, swarm)
     finally:
         project.write(good)
     assert out.returncode == 1, out
     assert f"node {DB_NODE} (unix://" in out.stderr and "does not answer" in out.stderr
     assert "Traceback" not in out.stderr
+    assert db.status == "unknown" and f"node {DB_NODE} (unix://" in db.detail, db
