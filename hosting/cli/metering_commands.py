@@ -18,6 +18,7 @@ from hosting.errors import MeteringError, NotFoundError
 from hosting.metering.agent import Agent, AgentConfig, JobOutcome
 from hosting.metering.engine import Engine
 from hosting.metering.ingest import import_events
+from hosting.metering.nodes import NodesEngine
 from hosting.metering.queries import metrics_history, storage_info
 from hosting.metering.storage import container_credentials
 from hosting.spec.limits import tenant_or_error
@@ -101,13 +102,16 @@ def _agent(app: App, opts: dict[str, Any], echo: bool) -> Agent:
         restart_window=opts["restart_window"],
     )
     engine = Engine(spec.platform.docker.host)
+    nodes = spec.platform.swarm.nodes if spec.platform.target == "swarm" else {}
+    # A database task on a worker is asked on that worker's engine.
+    databases_at = NodesEngine(engine, nodes) if nodes else engine
     return Agent(
         spec,
         app.store_path,
         spec_dir=app.file_path.resolve().parent,
         config=config,
         engine=engine,
-        credentials=container_credentials(engine),
+        credentials=container_credentials(databases_at),
         log_file=app.state_dir / "logs" / "agent.log",
         echo=(lambda line: click.echo(line, err=True)) if echo else None,
     )

@@ -25,7 +25,7 @@ from hosting.metering.containers import ContainerReader, Reader
 from hosting.metering.engine import Engine, EngineUnreachable
 from hosting.metering.health import RestartPolicy, health_cycle
 from hosting.metering.metrics import metrics_cycle
-from hosting.metering.nodes import SwarmReader
+from hosting.metering.nodes import NodesEngine, SwarmReader
 from hosting.metering.storage import Credentials, storage_cycle
 from hosting.spec.models import Spec
 
@@ -100,6 +100,9 @@ class Agent:
             if nodes
             else ContainerReader(self.engine, tenants)
         )
+        # Health and storage list every node's containers too (a database task is often on
+        # a worker labelled hosting.db=true).
+        self.nodes_engine: Engine = NodesEngine(self.engine, nodes) if nodes else self.engine
         self._engine_down = False
         self._unreached_said: dict[str, str] = {}
         self._unshaped_said = False
@@ -141,7 +144,7 @@ class Agent:
     def _health(self) -> dict[str, Any]:
         report = health_cycle(
             self.store_path,
-            self.engine,
+            self.nodes_engine,
             self.spec,
             edge_url=self.config.edge_url,
             edge_container=self.config.edge_container or None,
@@ -168,12 +171,18 @@ class Agent:
             "edge": asdict(report.edge) if report.edge else None,
             "alerts": [f"{a.kind}: {a.message}" for a in report.alerts],
             "restart_errors": report.restart_errors,
+            "unreached": self._nodes_unreached(),
         }
+
+    def _nodes_unreached(self) -> dict[str, str]:
+        """The swarm nodes the last health or storage listing could not reach."""
+        engine = self.nodes_engine
+        return dict(engine.unreached) if isinstance(engine, NodesEngine) else {}
 
     def _storage(self) -> dict[str, Any]:
         r = storage_cycle(
             self.store_path,
-            self.engine,
+            self.nodes_engine,
             self.spec,
             spec_dir=self.spec_dir,
             credentials=self.credentials,
@@ -182,6 +191,7 @@ class Agent:
         return {
             "samples": r.samples,
             "errors": r.errors,
+            "unreached": self._nodes_unreached(),
             "alerts": [f"{a.tenant} {a.kind} {a.level}: {a.message}" for a in alerts],
         }
 

@@ -151,6 +151,24 @@ class Engine:
         info = self.request("GET", f"/images/{quote(image_id, safe='')}/json")
         return int(info.get("Size") or 0)
 
+    def local(self, container_id: str) -> bool:
+        """Whether the container's files (volumes, log file) are on this machine."""
+        return True
+
+    def host_of(self, container_id: str) -> str:
+        """The address of the engine that runs the container."""
+        return self.host
+
+    def volume_sizes(self, container_id: str) -> dict[str, int]:
+        """Volume name → bytes, as the engine counts them (`docker system df -v`): for volumes
+        whose files are not on this machine. It walks every volume, so it is asked rarely."""
+        df = self.request("GET", "/system/df", timeout=max(self.timeout, 120))
+        return {
+            str(v["Name"]): int((v.get("UsageData") or {}).get("Size") or 0)
+            for v in (df or {}).get("Volumes") or []
+            if int((v.get("UsageData") or {}).get("Size") or 0) >= 0
+        }
+
     def restart(self, container_id: str, timeout_s: int = 10) -> None:
         self.request(
             "POST", f"/containers/{container_id}/restart?t={timeout_s}", timeout=timeout_s + 60

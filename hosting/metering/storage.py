@@ -113,13 +113,38 @@ def _size_in_container(where: dict[str, Any], dbname: str) -> tuple[int, int]:
     return int(own), int(everything or 0)
 
 
-def _volume_sources(containers: list[Container]) -> list[tuple[str, Path]]:
-    out = []
+@dataclass(frozen=True)
+class _Volume:
+    name: str
+    size: int
+    files: int | None  # None: counted by another node's engine, which gives no file count
+
+
+def _volumes(engine: Engine, containers: list[Container]) -> list[_Volume]:
+    """The containers' named volumes, measured: walked when their files are on this machine,
+    else as their own node's engine counts them (a swarm task on another node). A volume is
+    one engine's: the same name on two nodes is two volumes."""
+    out: dict[tuple[str, str], _Volume] = {}
     for c in containers:
-        for m in c.mounts:
-            if m.get("Type") == "volume" and m.get("Source"):
-                out.append((str(m.get("Name", "")), Path(str(m["Source"]))))
-    return out
+        where = engine.host_of(c.id)
+        mounted = [
+            (str(m.get("Name", "")), Path(str(m["Source"])))
+            for m in c.mounts
+            if m.get("Type") == "volume" and m.get("Source")
+            if (where, str(m.get("Name", ""))) not in out
+        ]
+        if not mounted:
+            continue
+        if engine.local(c.id):
+            for name, source in mounted:
+                if source.is_dir():
+                    out[(where, name)] = _Volume(name, *walk(source))
+            continue
+        sizes = engine.volume_sizes(c.id)
+        for name, _ in mounted:
+            if name in sizes:
+                out[(where, name)] = _Volume(name, sizes[name], None)
+    return list(out.values())
 
 
 def storage_cycle(
@@ -168,7 +193,8 @@ def storage_cycle(
             containers = by_dep.get((tid, did), [])
             try:
                 if isinstance(dep, DatabaseDeployment):
-                    _database(add, tid, did, containers, credentials, spec.platform.name)
+                    _database(add, tid, did, _volumes(engine, containers), credentials,
+                              spec.platform.name)  # fmt: skip
                     _add_backups(samples, add, tid, did, backups / tid / did)
                 else:
                     if dep.static is not None:
@@ -181,15 +207,14 @@ def storage_cycle(
                                 image_sizes[image] = engine.image_size(image)
                             code += image_sizes[image]
                         add(tid, did, "code", code, None)
-                        cache = files_total = 0
-                        for _, source in _volume_sources(containers):
-                            size, files = walk(source)
-                            cache += size
-                            files_total += files
+                        volumes = _volumes(engine, containers)
+                        cache = sum(v.size for v in volumes)
                         if cache:
-                            add(tid, did, "cache", cache, files_total)
+                            add(tid, did, "cache", cache, _files(volumes))
                 logs = log_shares.get((tid, did), 0)
                 for c in containers:
+                    if not engine.local(c.id):
+                        continue  # its log file is on its own node
                     log_path = engine.inspect(c.id).get("LogPath") or ""
                     if log_path:
                         with contextlib.suppress(OSError):  # rotated away just now
@@ -208,38 +233,33 @@ def _database(
     add: Callable[[str, str, str, int, int | None], None],
     tid: str,
     did: str,
-    containers: list[Container],
+    volumes: list[_Volume],
     credentials: Credentials | None,
     platform: str,
 ) -> None:
     data_volume = names.volume_name(platform, tid, did)
-    volumes = _volume_sources(containers)
-    chosen = [src for name, src in volumes if name == data_volume] or [src for _, src in volumes]
+    chosen = [v for v in volumes if v.name == data_volume]
     # Read replicas' copies count as the database's storage too (issue 12).
     replica_prefix = names.volume_name(platform, tid, did, "replica")
-    copies = {src for name, src in volumes if name.startswith(replica_prefix)} - set(chosen)
-    volume_bytes = volume_files = 0
-    copies_bytes = copies_files = 0
-    for source in sorted(copies):
-        size, files = walk(source)
-        copies_bytes += size
-        copies_files += files
-    readable = False
-    for source in chosen:
-        if source.is_dir():
-            readable = True
-            size, files = walk(source)
-            volume_bytes += size
-            volume_files += files
+    copies = [v for v in volumes if v.name.startswith(replica_prefix)]
+    chosen = chosen or [v for v in volumes if v not in copies]
+    readable = bool(chosen)
+    volume_bytes = sum(v.size for v in chosen)
+    copies_bytes = sum(v.size for v in copies)
+    counted = _files([*chosen, *copies])
     info = credentials(tid, did) if credentials else None
     if info is not None:
         own, everything = database_size(info, names.database_name(did))
         # The volume also holds WAL and cluster files that no pg_database_size counts.
         overhead = max(0, volume_bytes - everything) if readable else 0
-        counted = volume_files + copies_files if readable else None
-        add(tid, did, "database", own + overhead + copies_bytes, counted)
+        add(tid, did, "database", own + overhead + copies_bytes, counted if readable else None)
     elif readable:
-        add(tid, did, "database", volume_bytes + copies_bytes, volume_files + copies_files)
+        add(tid, did, "database", volume_bytes + copies_bytes, counted)
+
+
+def _files(volumes: list[_Volume]) -> int | None:
+    counts = [v.files for v in volumes]
+    return None if any(n is None for n in counts) else sum(n for n in counts if n is not None)
 
 
 def _add_backups(
@@ -276,7 +296,7 @@ def container_credentials(engine: Engine) -> Credentials:
             )
             return {
                 "container": c.id,
-                "docker_host": engine.host,
+                "docker_host": engine.host_of(c.id),
                 "user": env.get("POSTGRES_USER", "postgres"),
             }
         return None

@@ -161,6 +161,84 @@ def test_the_agent_meters_every_nodes_tasks_once(swarm: Swarm, tmp_path: Path) -
         swarm.docker("service", "rm", service, check=False)
 
 
+@pytest.mark.swarm
+def test_health_and_storage_read_the_tasks_on_every_node(swarm: Swarm, tmp_path: Path) -> None:
+    """Tasks on the workers only (as a database pinned to a hosting.db node would be): the
+    manager's engine alone sees none of them."""
+    tenant, platform = unique(), "h" + secrets.token_hex(3)
+    service = f"{platform}_{tenant}_burn"
+    labels = [f"hosting.tenant={tenant}", "hosting.deployment=burn", "hosting.type=web"]
+    swarm.docker(
+        "service", "create", "-d", "--name", service, "--mode", "global",
+        "--constraint", "node.role==worker",
+        *(arg for label in labels for arg in ("--container-label", label)),
+        "--mount", f"type=volume,src={platform}_{tenant}_cache,dst=/cache",
+        "--health-cmd", "true", "--health-interval", "1s",
+        "hosting-test/busybox:latest", "sleep", "3600",
+    )  # fmt: skip
+    try:
+        wait_for("a task on each worker", lambda: swarm.converged(service, 2))
+        tasks = {node: swarm.task_container(task) for task, node, _ in swarm.running_tasks(service)}
+        assert sorted(tasks) == ["w1", "w2"]
+        _, on_w2 = tasks["w2"]
+        swarm.docker("exec", on_w2, "dd", "if=/dev/zero", "of=/cache/blob", "bs=1M", "count=3",
+                     node="w2")  # fmt: skip
+
+        def healthy_on(node: str) -> bool:
+            shown = swarm.docker("ps", "--format", "{{.Status}}", "-f", f"id={tasks[node][1]}",
+                                 node=node).stdout  # fmt: skip
+            return "(healthy)" in shown
+
+        wait_for("both tasks healthy", lambda: healthy_on("w1") and healthy_on("w2"))
+
+        def run(nodes: bool) -> tuple[str, str, int | None]:
+            folder = tmp_path / ("nodes" if nodes else "manager")
+            folder.mkdir()
+            (folder / "hosting.yaml").write_text(
+                spec_text(swarm, platform, tenant, replicas="2", command="sleep 3600", nodes=nodes)
+            )
+            spec = hosting.load(folder / "hosting.yaml")
+            store = folder / "hosting.duckdb"
+            config = AgentConfig(edge_url="https://127.0.0.1:9")  # no edge: apps only
+            agent = Agent(
+                spec, store, spec_dir=folder, config=config, engine=Engine(swarm.manager_host)
+            )
+            health, storage = agent.run_job("health"), agent.run_job("storage")
+            assert health.ok and storage.ok, (health.error, storage.error)
+            assert health.summary["unreached"] == {} and storage.summary["unreached"] == {}
+            [(status, detail)] = rows(
+                store, "SELECT status, detail FROM health_checks WHERE tenant = ?", [tenant]
+            )
+            cache = rows(
+                store,
+                "SELECT size_bytes FROM deployment_storage WHERE tenant = ?"
+                " AND storage_type = 'cache'",
+                [tenant],
+            )
+            return status, detail, cache[0][0] if cache else None
+
+        status, detail, cache = run(nodes=True)
+        print(f"\nevery node: {status} ({detail}), cache {cache} bytes")
+        assert status == "healthy", detail
+        assert "Docker health check passes" in detail  # decided on its node, not from here
+        assert cache is not None and 3 * 2**20 <= cache < 4 * 2**20  # w2's volume, by w2
+        status, detail, cache = run(nodes=False)
+        print(f"manager only: {status} ({detail}), cache {cache}")
+        assert (status, detail, cache) == ("unknown", "no container", None)
+    finally:
+        swarm.docker("service", "rm", service, check=False)
+        for node in ("w1", "w2"):
+            wait_for(
+                f"the task on {node} gone",
+                lambda n=node: (
+                    not swarm.docker(
+                        "ps", "-aq", "-f", f"label=hosting.tenant={tenant}", node=n
+                    ).stdout.strip()
+                ),
+            )
+            swarm.docker("volume", "rm", f"{platform}_{tenant}_cache", node=node, check=False)
+
+
 AUTOSCALED = "{min: 1, max: 3, cpu_target: 50, cooldown_s: 30}"
 # Burns its CPU while /tmp/busy exists (from the start), idles once it is removed.
 BURN_WHILE_BUSY = (
