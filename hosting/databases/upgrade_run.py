@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hosting.backups import files, pitr, pitr_replicas
+from hosting.backups import files, pitr, pitr_replicas, wal_seal
 from hosting.backups.counts import count_sql, parse
-from hosting.backups.pg import SOCKET_SCRIPT, locate
+from hosting.backups.pg import SOCKET_SCRIPT, _locked, locate
 from hosting.databases.upgrade import Upgrade, volume_name
 from hosting.errors import HostingError, ProviderError
 from hosting.metering.engine import Engine
@@ -195,7 +195,23 @@ def migrate(
     engine: Engine | None = None,
 ) -> Outcome:
     """Steps 1-5 above for `up`; `access` is the database's before it (the old volume's),
-    `device` the new volume's directory in the tenant's bounded filesystem (None: plain)."""
+    `device` the new volume's directory in the tenant's bounded filesystem (None: plain).
+    Under the database's backup lock and its WAL sealing lock, as a point-in-time restore:
+    no dump, base backup or seal runs meanwhile (one running makes this fail, untouched)."""
+    home = files.deployment_dir(state_dir, up.tenant, up.deployment)
+    home.mkdir(parents=True, exist_ok=True)
+    with _locked(home, up.ref), wal_seal.sealing_held(state_dir, up.tenant, up.deployment):
+        return _migrate(spec, state_dir, up, access, device, engine)
+
+
+def _migrate(
+    spec: Spec,
+    state_dir: Path,
+    up: Upgrade,
+    access: DatabaseAccess,
+    device: str | None,
+    engine: Engine | None,
+) -> Outcome:
     engine = engine or Engine(spec.platform.docker.host)
     ref, platform = up.ref, spec.platform.name
     try:

@@ -6,6 +6,7 @@ prune`. The 17 image is Debian trixie's postgresql-17 (.ci/images.sh)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ tenants:
     plan: pro
     started: 2026-09-03
     deployments:
-      main: {{type: database, version: {version}, replicas: 1}}
+      main: {{type: database, version: {version}, replicas: 1, pooling: true}}
 """
 
 ROWS = (
@@ -109,6 +110,7 @@ def test_major_upgrade_refused_failed_then_migrated_and_the_old_volume_pruned(
     replica = names.container_name(project.platform, "acme", "main", 1)
     old_volume = names.volume_name(project.platform, "acme", "main")
     _sql(primary, ROWS)
+    project.ok("backup", "base", "acme/main")  # of 15: retired by the upgrade
 
     project.write(SPEC.format(platform=project.platform, version=17))
     for command in (["plan"], ["apply", "--yes"]):
@@ -138,7 +140,12 @@ def test_major_upgrade_refused_failed_then_migrated_and_the_old_volume_pruned(
         ("main", 15, 17)
     ]
 
-    project.ok("apply", "--yes", "--allow-major-upgrade")
+    applied = project.ok("apply", "--yes", "--allow-major-upgrade")
+    assert "acme/main: upgraded PostgreSQL 15 → 17 (2 tables, 2537 rows checked)" in applied.stderr
+    assert "warning" not in applied.stderr
+    # point-in-time recovery starts again from a base backup of 17; 15's are retired
+    listed = json.loads(project.ok("backup", "list", "acme/main", "--json").stdout)
+    assert [b["pg_version"].split(".")[0] for b in listed["base_backups"]] == ["17"]
     assert _sql(primary, "SELECT version()").startswith("PostgreSQL 17.")
     assert _sql(primary, "SELECT count(*), sum(id) FROM orders") == "2500|3126250"
     assert _sql(primary, "SELECT count(*) FROM shop.items") == "37"
@@ -149,6 +156,16 @@ def test_major_upgrade_refused_failed_then_migrated_and_the_old_volume_pruned(
     assert _sql(replica, standby).startswith("true17")
     _sql(primary, "INSERT INTO orders VALUES (2501, 'after the upgrade')")
     assert _eventually(replica, "SELECT count(*) FROM orders", "2501") == "2501"
+
+    # the pooler serves the new server, with the login the dump brought over
+    login = json.loads(project.ok("credentials", "acme/main", "--show-secrets", "--json").stdout)
+    pooled = subprocess.run(
+        ["docker", "exec", "-e", "PGPASSWORD", f"{project.platform}_acme_main_pooler",
+         "psql", "-h", "127.0.0.1", "-p", "6432", "-U", login["user"], "-d", "db_main",
+         "-tAc", "SELECT current_setting('server_version_num')::int / 10000, count(*) FROM orders"],
+        capture_output=True, text=True, env={**os.environ, "PGPASSWORD": login["password"]},
+    )  # fmt: skip
+    assert pooled.stdout.strip() == "17|2501", pooled.stderr
 
     assert project.plan()[0] == 0  # the program agrees with the engine
 
