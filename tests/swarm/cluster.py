@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pytest
@@ -13,6 +13,7 @@ from tests.conftest import REPO
 
 SCRIPT = REPO / ".ci" / "swarm.sh"
 WORKERS = ("w1", "w2")
+POSTGRES = "hosting-test/postgres:15"
 
 
 def swarm_sh(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -115,3 +116,15 @@ class Swarm:
         node, container = self.task_container(task_id)
         fmt = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
         return self.docker("inspect", "-f", fmt, container, node=node).stdout.strip()
+
+    def platform_lines(self, nodes: Mapping[str, str] | None = None) -> str:
+        """The lines of `platform:` that point a spec at this cluster, `target:` to `images:`:
+        unencrypted overlays and DNS round-robin, as this kernel needs (README, "The swarm
+        test cluster"), and the local images. `nodes`: the engines the agent meters."""
+        listed = "".join(f'      {n}: "{h}"\n' for n, h in (nodes or {}).items())
+        return (
+            "  target: swarm\n  swarm:\n    encrypted_networks: false\n    endpoint_mode: dnsrr\n"
+            + ("    nodes:\n" + listed if nodes else "")
+            + f'  docker: {{host: "{self.manager_host}"}}\n'
+            + f'  images: {{proxy: "hosting-test/caddy:latest", postgres: "{POSTGRES}"}}\n'
+        )

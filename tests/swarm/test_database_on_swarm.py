@@ -23,8 +23,8 @@ from hosting.metering.engine import Engine
 from hosting.metering.health import HealthResult, health_cycle
 from hosting.metering.probes import HEALTHY, Probe
 from tests.engine.conftest import PASSPHRASE, Project, engine  # noqa: F401 (a fixture)
-from tests.swarm.cluster import Swarm, wait_for
-from tests.swarm.test_example_on_swarm import POSTGRES, image_id, load_images
+from tests.swarm.cluster import POSTGRES, Swarm, wait_for
+from tests.swarm.test_example_on_swarm import image_id, load_images
 
 pytestmark = [pytest.mark.engine, pytest.mark.swarm]
 
@@ -35,14 +35,7 @@ platform:
   name: {platform}
   domain: apps.localhost
   public_ipv4: 127.0.0.1
-  target: swarm
-  swarm:
-    encrypted_networks: false
-    endpoint_mode: dnsrr
-    nodes: {nodes}
-  docker: {{host: "{manager}"}}
-  images: {{proxy: "hosting-test/caddy:latest", postgres: "{postgres}"}}
-tenants:
+{swarm_platform}tenants:
   acme:
     name: Acme
     email: a@example.test
@@ -61,10 +54,7 @@ tenants:
 
 
 def spec_text(platform: str, swarm: Swarm, hosts: dict[str, str]) -> str:
-    nodes = json.dumps(hosts)
-    return SPEC.format(
-        platform=platform, nodes=nodes, manager=swarm.manager_host, postgres=POSTGRES
-    )
+    return SPEC.format(platform=platform, swarm_platform=swarm.platform_lines(hosts))
 
 
 @pytest.fixture(scope="module")

@@ -38,11 +38,7 @@ platform:
   name: {platform}
   domain: apps.localhost
   public_ipv4: 127.0.0.1
-  target: swarm
-  swarm: {{encrypted_networks: false, endpoint_mode: dnsrr}}
-  docker: {{host: "{manager}"}}
-  images: {{proxy: "hosting-test/caddy:latest", postgres: "hosting-test/postgres:15"}}
-tenants:
+{swarm_platform}tenants:
   acme:
     name: Acme
     email: a@example.test
@@ -75,7 +71,10 @@ tenants:
 
 def spec_text(platform: str, swarm: Swarm, shop_replicas: object) -> str:
     return SPEC.format(
-        platform=platform, manager=swarm.manager_host, shop_replicas=shop_replicas, whoami=WHOAMI
+        platform=platform,
+        swarm_platform=swarm.platform_lines(),
+        shop_replicas=shop_replicas,
+        whoami=WHOAMI,
     )
 
 

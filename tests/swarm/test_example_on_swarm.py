@@ -25,7 +25,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.engine.conftest import PASSPHRASE, Project, engine  # noqa: F401 (a fixture)
-from tests.swarm.cluster import Swarm, wait_for
+from tests.swarm.cluster import POSTGRES, Swarm, wait_for
 from tests.swarm.test_engine_on_swarm import edge_ca, edge_get, hostname_of, task_nodes
 
 pytestmark = [pytest.mark.engine, pytest.mark.swarm]
@@ -38,7 +38,6 @@ HEALTH = (
 )
 
 MANAGER_IMAGES = ("hosting-demo/web:latest", "hosting-demo/api:latest")
-POSTGRES = "hosting-test/postgres:15"
 
 
 def load_images(swarm: Swarm, node: str, *images: str) -> None:
@@ -55,16 +54,7 @@ def load_images(swarm: Swarm, node: str, *images: str) -> None:
 def example_on(swarm: Swarm, platform: str, nodes: dict[str, str] | None = None) -> str:
     """The repository's hosting.yaml with `platform` pointed at the test swarm."""
     text = (REPO / "hosting.yaml").read_text()
-    listed = nodes if nodes is not None else swarm.hosts
-    swarm_lines = (
-        "  target: swarm\n"
-        "  swarm:\n"
-        "    encrypted_networks: false\n"
-        "    endpoint_mode: dnsrr\n"
-        "    nodes:\n" + "".join(f'      {n}: "{h}"\n' for n, h in listed.items()) + "  docker: "
-        f'{{host: "{swarm.manager_host}"}}\n'
-        '  images: {proxy: "hosting-test/caddy:latest", postgres: "hosting-test/postgres:15"}\n'
-    )
+    swarm_lines = swarm.platform_lines(nodes if nodes is not None else swarm.hosts)
     text, n = re.subn(r"(?m)^(  public_ipv4: .*\n)", lambda m: m.group(1) + swarm_lines, text)
     assert n == 1
     text, n = re.subn(r"(?m)^  name: demo\b", f"  name: {platform}", text)

@@ -32,14 +32,7 @@ platform:
   name: {platform}
   domain: apps.localhost
   public_ipv4: 127.0.0.1
-  target: swarm
-  swarm:
-    encrypted_networks: false
-    endpoint_mode: dnsrr
-{nodes}
-  docker: {{host: "{manager}"}}
-  images: {{proxy: "hosting-test/caddy:latest", postgres: "hosting-test/postgres:15"}}
-tenants:
+{swarm_platform}tenants:
   {tenant}:
     name: Burners
     email: b@example.test
@@ -59,11 +52,9 @@ tenants:
 def spec_text(
     swarm: Swarm, platform: str, tenant: str, *, replicas: str, command: str, nodes: bool = True
 ) -> str:
-    listed = "".join(f'      {n}: "{h}"\n' for n, h in swarm.hosts.items())
     return SPEC.format(
         platform=platform,
-        manager=swarm.manager_host,
-        nodes=("    nodes:\n" + listed.rstrip("\n")) if nodes else "",
+        swarm_platform=swarm.platform_lines(swarm.hosts if nodes else None),
         tenant=tenant,
         replicas=replicas,
         command=json.dumps(command),
