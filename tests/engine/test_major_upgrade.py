@@ -121,8 +121,11 @@ def test_major_upgrade_refused_failed_then_migrated_and_the_old_volume_pruned(
     assert _sql(primary, "SHOW server_version_num").startswith("15")  # nothing was applied
 
     # A new version that does not start: apply exits 1, the old server serves on its volume.
+    # Through a saved plan: one made with the flag carries it to `apply FILE`.
     project.write(SPEC.format(platform=project.platform, version=16))
-    failed = project.run("apply", "--yes", "--allow-major-upgrade")
+    saved = project.folder / "upgrade-16.plan"
+    assert project.plan("--allow-major-upgrade", "--out", str(saved))[0] == 2
+    failed = project.run("apply", str(saved))
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "PostgreSQL 15 → 16 failed, the old server is serving again" in failed.stderr
     served = "SELECT current_setting('server_version_num')::int / 10000, count(*) FROM orders"
