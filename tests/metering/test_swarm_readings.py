@@ -6,8 +6,10 @@ The swarm itself is in tests/swarm/test_metering_on_swarm.py.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -15,7 +17,7 @@ import pytest
 from hosting.metering.autoscale import recent_cpu
 from hosting.metering.cgroups import Counters
 from hosting.metering.containers import ContainerReader, Reading, counters_from_stats
-from hosting.metering.engine import Engine, EngineUnreachable
+from hosting.metering.engine import Container, Engine, EngineUnreachable
 from hosting.metering.metrics import metrics_cycle
 from hosting.metering.nodes import SwarmReader
 from hosting.store import connect
@@ -55,6 +57,36 @@ def test_a_stopped_or_gone_container_has_no_counters() -> None:
                "memory_stats": {}}  # fmt: skip
     assert counters_from_stats(stopped) is None
     assert counters_from_stats({"message": "No such container: 0e6b50cbeb30"}) is None
+
+
+class SlowNode(Engine):
+    """Another node's engine whose stats calls all wait for each other: they return only when
+    three are in flight at once, so a reader that asks one after another never gets one."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__("unix:///nonexistent/docker.sock")
+        self.listed = [
+            Container(f"c{i}", f"p_t_web_{i}", "t", "web", "web", "running", "", "img", None, ())
+            for i in range(count)
+        ]
+        self.together = threading.Barrier(count, timeout=10)
+
+    def containers(self, *, all: bool = True, size: bool = False) -> list[Container]:
+        return list(self.listed)
+
+    def find(self, name: str) -> dict[str, Any] | None:
+        return {"Id": name, "State": {"Pid": 4242, "StartedAt": START}}
+
+    def counters(self, container_id: str) -> dict[str, Any]:
+        self.together.wait()  # BrokenBarrierError unless all are asked at once
+        return STATS_V1
+
+
+def test_another_nodes_containers_are_read_at_once() -> None:
+    node = SlowNode(3)
+    readings = ContainerReader(node, node="w1", local=False).read()
+    assert sorted(r.container_id for r in readings) == ["c0", "c1", "c2"]
+    assert all(r.counters.cpu_ns == 1732049237 and r.node == "w1" for r in readings)
 
 
 class Fixed:
