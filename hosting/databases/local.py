@@ -79,3 +79,19 @@ def run_sql(
     return _docker_exec(docker_host, container, args, sql.encode(), timeout, "psql").decode(
         errors="replace"
     )
+
+
+def data_version(docker_host: str, container: str) -> int | None:
+    """The PostgreSQL major version of the data directory the container runs on (its
+    PG_VERSION file), or None when there is no such container or it cannot be asked."""
+    try:
+        out = run_shell(
+            docker_host,
+            container,
+            'cat "${PGDATA:-/var/lib/postgresql/data}/PG_VERSION"',
+            timeout=30,
+        )
+    except ProviderError:
+        return None
+    text = out.strip()
+    return int(text) if text.isdigit() else None

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hosting.databases import upgrade
+from hosting.databases.local import data_version
 from hosting.edge.caddy import build_config, push_config
 from hosting.engine import locate as engine
 from hosting.errors import (
@@ -211,6 +212,15 @@ class Driver:
         if done.returncode != 0:
             raise ProviderError(_first_error(done.stderr))
 
+    def _running_data_version(self, key: str) -> int | None:
+        """The data version of a database's running primary (target docker; a swarm is not
+        upgraded), for a config recorded before versions were."""
+        if self.spec.platform.target != "docker":
+            return None
+        tid, did = key.split("/")
+        primary = names.container_name(self.spec.platform.name, tid, did, 0)
+        return data_version(self.spec.platform.docker.host, primary)
+
     def _settings(self, stack: Any, *, persist: bool, upgrades: bool = False) -> ProgramSettings:
         """`upgrades`: plan or apply, which decide pending major upgrades (refused, or
         declared as done); other operations see each database as it runs."""
@@ -218,7 +228,10 @@ class Driver:
         assert self.passphrase is not None  # _stack() refuses without one
         passphrase, platform = self.passphrase, self.spec.platform.name
         databases = ensure_databases(
-            self.spec, existing, lambda key: derived_password(passphrase, platform, key)
+            self.spec,
+            existing,
+            lambda key: derived_password(passphrase, platform, key),
+            self._running_data_version,
         )
         if persist and databases != existing:
             self._store_databases(stack, databases)

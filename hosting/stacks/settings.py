@@ -165,9 +165,11 @@ def ensure_databases(
     spec: Spec,
     existing: Mapping[str, DatabaseAccess],
     password_for: Callable[[str], str] | None = None,
+    data_version: Callable[[str], int | None] | None = None,
 ) -> dict[str, DatabaseAccess]:
     """Existing credentials and ports unchanged; new databases get theirs from
-    `password_for(key)`, or random ones."""
+    `password_for(key)`, or random ones. `data_version(key)`: the major version of the data
+    a database runs on now, asked for those recorded before versions were."""
     ports = allocate_ports({k: v.port for k, v in existing.items()}, database_keys(spec))
     out = dict(existing)
     for key in database_keys(spec):
@@ -180,8 +182,10 @@ def ensure_databases(
                 database_user(tid, did), password, ports[key], version=dep.version
             )
         elif out[key].version is None:
-            # recorded before versions were: its data is the version the file has now
-            out[key] = replace(out[key], version=dep.version)
+            # Recorded before versions were: its data is the version it runs on, which the
+            # file may already have raised (then the raise is an upgrade like any other).
+            running = data_version(key) if data_version else None
+            out[key] = replace(out[key], version=running or dep.version)
         if dep.replicas and out[key].replication_password is None:
             secret = password_for(f"{key}/replication") if password_for else new_password()
             out[key] = replace(out[key], replication_password=secret)

@@ -64,6 +64,22 @@ tenants:
 """
 
 
+def test_a_config_from_before_versions_records_the_version_its_data_runs_on() -> None:
+    """The file already says 17 while the database still runs on 15 data: that is an upgrade,
+    not data recorded as 17 (the 17 server would refuse a 15 data directory)."""
+    from hosting.databases.upgrade import pending
+
+    spec = loads(SPEC.replace("      w:\n", "      db: {type: database, version: 17}\n      w:\n"))
+    before_versions = {"t/db": DatabaseAccess("u", "p", 20000)}
+    running = ensure_databases(spec, before_versions, data_version=lambda key: 15)
+    assert running["t/db"].version == 15
+    assert [(u.ref, u.old, u.new) for u in pending(spec, running)] == [("t/db", 15, 17)]
+    # nothing to ask (no container): the file's version, as before
+    unknown = ensure_databases(spec, before_versions, data_version=lambda key: None)
+    assert unknown["t/db"].version == 17
+    assert pending(spec, unknown) == []
+
+
 def test_secrets_resolve_from_env_and_file(tmp_path: Path) -> None:
     (tmp_path / "key.txt").write_text("from-file\n")
     spec = loads(SPEC)
