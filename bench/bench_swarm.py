@@ -9,8 +9,14 @@ loop through the edge, on the 3-node test swarm (.ci/swarm.sh).
    The ratio is what hosting's path (the engine's refresh, diff and convergence polling)
    costs over Swarm doing the same work.
 
-Agent overhead per node is not measured: the agent meters only its own engine's tasks (the
-swarm's other nodes are not metered yet; see README, "The swarm target").
+2. The metering agent's overhead per node, with the 10 tasks spread over the nodes and no load:
+   one metrics read of each node's tasks through its engine's stats API (what the agent on the
+   manager does every minute for every node of `platform.swarm.nodes`, hosting.metering.nodes),
+   repeated. Per node: the agent's own CPU and wall time per read, and the CPU the node's
+   engine (dockerd, containerd and the shims: the node container's own cgroup) spent answering.
+   Baseline: `docker -H NODE stats --no-stream`, the same counters read by hand, on the same
+   node in the same run. The ratio is the engine CPU the agent costs a node per read over the
+   CLI's; the share of one core is that CPU over the agent's 60 s metrics interval.
 
 Needs root, the engine (HOSTING_ENGINE_DIR) and the local images (.ci/services.sh). Everything
 it makes is removed at the end. Run: python bench/bench_swarm.py
@@ -145,6 +151,58 @@ def edge_context(platform: str, folder: Path) -> ssl.SSLContext:
     raise SystemExit("the edge's root certificate never appeared")
 
 
+READS = 20  # per node, for the agent and for the baseline each
+
+
+def node_cpu_s(node: str) -> float:
+    """CPU seconds of the node's engine: its container's own cgroup (the tasks' cgroups are
+    the node engine's, beside it), read on this machine."""
+    pid = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.Pid}}", f"{PREFIX}-{node}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():  # cgroup v2
+        path = next(line.split(":", 2)[2] for line in lines if line.startswith("0::"))
+        stat = Path(f"/sys/fs/cgroup{path}/cpu.stat").read_text().split()
+        return int(stat[stat.index("usage_usec") + 1]) / 1e6
+    # v1: the hierarchy's folder is named by its controllers, `cpuacct` or `cpu,cpuacct`
+    controllers, path = next(
+        line.split(":", 2)[1:] for line in lines if "cpuacct" in line.split(":")[1].split(",")
+    )
+    usage = Path(f"/sys/fs/cgroup/{controllers}{path}/cpuacct.usage").read_text()
+    return int(usage) / 1e9
+
+
+def agent_overhead_per_node() -> None:
+    from hosting.metering.containers import ContainerReader
+    from hosting.metering.engine import Engine
+
+    print(f"\nmetering agent overhead per node ({READS} reads each, no load)")
+    print(f"  {'node':<5} {'tasks':>5} {'agent cpu':>10} {'wall':>8} {'engine cpu':>11} "
+          f"{'by hand':>9} {'ratio':>7} {'core share':>11}")  # fmt: skip
+    for node in ("mgr", "w1", "w2"):
+        host = f"unix://{RUN}/{node}/docker.sock"
+        reader = ContainerReader(Engine(host, 10.0), None, node=node, local=False)
+        tasks = len(reader.read())  # warm: the first read also inspects every task
+        engine0, cpu0, wall0 = node_cpu_s(node), time.process_time(), time.perf_counter()
+        for _ in range(READS):
+            reader.read()
+        wall = (time.perf_counter() - wall0) / READS
+        agent_cpu = (time.process_time() - cpu0) / READS
+        engine_cpu = (node_cpu_s(node) - engine0) / READS
+        hand0 = node_cpu_s(node)
+        for _ in range(READS):
+            on(node, "stats", "--no-stream", "--format", "{{.ID}} {{.CPUPerc}}")
+        by_hand = (node_cpu_s(node) - hand0) / READS
+        ratio = engine_cpu / max(by_hand, 1e-9)
+        print(
+            f"  {node:<5} {tasks:>5} {agent_cpu * 1e3:>7.1f} ms {wall * 1e3:>5.0f} ms "
+            f"{engine_cpu * 1e3:>8.1f} ms {by_hand * 1e3:>6.1f} ms {ratio:>6.2f}× "
+            f"{engine_cpu / 60 * 100:>9.3f} %"
+        )
+
+
 def main() -> None:
     cluster = dict(line.split("=", 1) for line in swarm_sh("up").splitlines() if "=" in line)
     try:
@@ -188,6 +246,7 @@ def main() -> None:
         ):
             print(f"  {label:<24} {seconds:6.1f} s   requests {ok + failed}, failed {failed}")
         print(f"  ratio                    {ours[0] / theirs[0]:6.2f}×")
+        agent_overhead_per_node()
         hosting(folder, "destroy", "--yes", "--delete-data")
     finally:
         swarm_sh("down")
