@@ -107,6 +107,11 @@ def container_spec(
         args=list(spec.command) if spec.command else None,
         secrets=list(secrets) or None,
         stop_grace_period=f"{spec.stop_timeout_s}s",
+        # An app run as PID 1 (busybox httpd, many a shell script) ignores SIGTERM and is only
+        # killed when the grace period ends; the provider's delete waits no longer than that
+        # period for the container to be gone, so `destroy` failed ("context deadline
+        # exceeded"). Docker's init forwards the signal and the app stops at once.
+        init=True,
     )
 
 

@@ -100,6 +100,7 @@ def test_app_service_replicas_limits_hardening_and_rollback(graph: list[MockReso
     spec = task["containerSpec"]
     assert spec["readOnly"] is True
     assert spec["capDrops"] == ["ALL"]
+    assert spec["init"] is True  # SIGTERM reaches an app run as PID 1 (destroy waits for it)
     assert {m["target"]: m["type"] for m in spec["mounts"]} == {"/tmp": "tmpfs", "/run": "tmpfs"}
     labels = {lab["label"]: lab["value"] for lab in spec["labels"]}
     assert labels == {"hosting.tenant": "acme", "hosting.deployment": "shop", "hosting.type": "web"}

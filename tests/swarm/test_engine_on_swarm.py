@@ -379,3 +379,15 @@ def test_tenants_cannot_reach_each_other_across_nodes(project: Project, swarm: S
 
     assert http_from(peer, shop_ip)  # its own network: reachable (the probe works)
     assert not http_from(portal, shop_ip)  # another tenant's: not
+
+
+def test_destroy_removes_every_service(project: Project, swarm: Swarm) -> None:
+    """Last in this file: the fixture's own destroy then has nothing left to do. The shop's
+    httpd runs as PID 1 of its task and ignores SIGTERM: without an init to pass the signal
+    on, its containers outlived the provider's wait and destroy failed."""
+    assert swarm.running_tasks(f"{project.platform}_acme_shop"), "no shop task to stop"
+    started = time.monotonic()
+    project.ok("destroy", "--yes", "--delete-data")
+    print(f"\nswarm destroy: {time.monotonic() - started:.1f} s")
+    listed = swarm.docker("service", "ls", "--format", "{{.Name}}").stdout.split()
+    assert not [s for s in listed if s.startswith(f"{project.platform}_")], listed
