@@ -110,11 +110,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.secret,
             )
         except BillingError as exc:  # e.g. a transition SPEC §3 refuses: Stripe retries
-            self._answer(500, {"error": exc.message})
             self.server.on_outcome(Outcome(500, None, None, None, exc.message, False))
+            self._answer(500, {"error": exc.message})
             return
-        self._answer(result.status, {"outcome": result.outcome})
+        # Reported before the answer: whoever sees the answer can rely on the report.
         self.server.on_outcome(result)
+        self._answer(result.status, {"outcome": result.outcome})
 
     def do_GET(self) -> None:
         self._answer(405, {"error": "POST Stripe events here"})
