@@ -25,7 +25,7 @@ from hosting.backups import counts, files, reading
 from hosting.backups.pg import Target, _exec_args, _summary, locate
 from hosting.errors import HostingError
 from hosting.metering.engine import Engine
-from hosting.provider.runtime import docker_env
+from hosting.provider.runtime import docker_checked, docker_env
 from hosting.spec.limits import tenant_or_error
 from hosting.spec.models import DatabaseDeployment, Spec
 from hosting.stacks.containers import POSTGRES_CAPS
@@ -56,17 +56,7 @@ class DrillFailed(HostingError):
 
 
 def _docker(spec: Spec, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> str:
-    try:
-        out = subprocess.run(
-            ["docker", *args], capture_output=True, text=True, timeout=timeout,
-            env={**docker_env(spec), **(env or {})}, check=False,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise DrillFailed(f"docker {args[0]} took over {timeout:g} s") from None
-    if out.returncode != 0:
-        lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
-        raise DrillFailed(f"docker {args[0]} failed: {(lines or ['no message'])[-1]}")
-    return out.stdout.strip()
+    return docker_checked(spec, *args, failure=DrillFailed, timeout=timeout, env=env)
 
 
 def drill_one(

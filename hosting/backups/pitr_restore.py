@@ -30,7 +30,7 @@ from hosting.backups import files, pitr, pitr_replicas, reading, wal_seal
 from hosting.backups.pg import Target, _locked, database_deployment, locate
 from hosting.errors import HostingError, ProviderError, UsageError
 from hosting.metering.engine import Engine
-from hosting.provider.runtime import docker_env
+from hosting.provider.runtime import docker_checked, docker_env, remove_container
 from hosting.spec.models import Spec
 
 LABEL = "hosting.pitr"
@@ -65,17 +65,7 @@ class _Live:
 
 
 def _docker(spec: Spec, *args: str, timeout: float = 300, stdin: bytes | None = None) -> str:
-    try:
-        out = subprocess.run(
-            ["docker", *args], capture_output=True, timeout=timeout, env=docker_env(spec),
-            input=stdin, check=False,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise RestoreFailed(f"docker {args[0]} took over {timeout:g} s") from None
-    if out.returncode != 0:
-        lines = [ln for ln in out.stderr.decode(errors="replace").splitlines() if ln.strip()]
-        raise RestoreFailed(f"docker {args[0]} failed: {(lines or ['no message'])[-1].strip()}")
-    return out.stdout.decode(errors="replace").strip()
+    return docker_checked(spec, *args, failure=RestoreFailed, timeout=timeout, stdin=stdin)
 
 
 def _live(spec: Spec, engine: Engine, tenant: str, deployment: str) -> _Live:
@@ -114,13 +104,6 @@ def _hardened(live: _Live, name: str, ref: str) -> list[str]:
         *(["--memory", str(live.memory), "--memory-swap", str(live.memory)] if live.memory else []),
         "--mount", f"type=volume,source={live.volume},target={live.pgdata.parent}",
     ]  # fmt: skip
-
-
-def _remove(spec: Spec, name: str) -> None:
-    subprocess.run(
-        ["docker", "rm", "-f", name], capture_output=True, timeout=120, env=docker_env(spec),
-        check=False,
-    )  # fmt: skip
 
 
 def restore_to_time(
@@ -297,7 +280,7 @@ def _recover(
         if code != "0":
             raise RestoreFailed(f"the restored server did not shut down cleanly (exit {code})")
     finally:
-        _remove(spec, name)
+        remove_container(spec, name)
 
 
 def _why(spec: Spec, name: str) -> str:

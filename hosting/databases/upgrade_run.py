@@ -37,7 +37,7 @@ from hosting.backups.pg import SOCKET_SCRIPT, _locked, locate
 from hosting.databases.upgrade import Upgrade, volume_name
 from hosting.errors import HostingError, ProviderError
 from hosting.metering.engine import Engine
-from hosting.provider.runtime import docker_env
+from hosting.provider.runtime import docker_checked, docker_env, remove_container
 from hosting.provider.volume_quota import driver_opts
 from hosting.spec.models import Spec
 from hosting.stacks import wal_archive
@@ -67,17 +67,7 @@ class Outcome:
 
 
 def _docker(spec: Spec, *args: str, timeout: float = 300, env: dict[str, str] | None = None) -> str:
-    try:
-        out = subprocess.run(
-            ["docker", *args], capture_output=True, text=True, timeout=timeout,
-            env={**docker_env(spec), **(env or {})}, check=False,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise UpgradeFailed(f"docker {args[0]} took over {timeout:g} s") from None
-    if out.returncode != 0:
-        lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
-        raise UpgradeFailed(f"docker {args[0]} failed: {(lines or ['no message'])[-1].strip()}")
-    return out.stdout.strip()
+    return docker_checked(spec, *args, failure=UpgradeFailed, timeout=timeout, env=env)
 
 
 def _hardened(name: str, ref: str, volume: str, memory: int) -> list[str]:
@@ -90,13 +80,6 @@ def _hardened(name: str, ref: str, volume: str, memory: int) -> list[str]:
         *(["--memory", str(memory), "--memory-swap", str(memory)] if memory else []),
         "--mount", f"type=volume,source={volume},target={DATA}",
     ]  # fmt: skip
-
-
-def _remove(spec: Spec, name: str) -> None:
-    subprocess.run(
-        ["docker", "rm", "-f", name], capture_output=True, timeout=120, env=docker_env(spec),
-        check=False,
-    )  # fmt: skip
 
 
 def _sql(spec: Spec, container: str, user: str, db: str, sql: str) -> list[str]:
@@ -264,8 +247,8 @@ def _migrate(
             if code != "0":
                 raise UpgradeFailed(f"{name} did not shut down cleanly (exit {code})")
     except HostingError as exc:
-        _remove(spec, new_name)
-        _remove(spec, old_name)
+        remove_container(spec, new_name)
+        remove_container(spec, old_name)
         with contextlib.suppress(HostingError):  # the failure below says what happened
             _drop_volume(spec, new_volume, target.image)
         with contextlib.suppress(HostingError):
@@ -278,8 +261,8 @@ def _migrate(
             "fix the cause and apply again (or set the version back)",
         ) from None
     finally:
-        _remove(spec, old_name)
-        _remove(spec, new_name)
+        remove_container(spec, old_name)
+        remove_container(spec, new_name)
     for s in standbys:  # their copies are of the old version: cloned afresh on start
         _empty_replica(spec, target.image, s.volume, ref)
     folder = _retire(state_dir, up, old_volume, target.image)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hosting.errors import ProviderError
+from hosting.errors import HostingError, ProviderError
 from hosting.spec import names
 from hosting.spec.models import DatabaseDeployment, Spec
 
@@ -34,6 +34,38 @@ class DeploymentStatus:
 
 def docker_env(spec: Spec) -> dict[str, str]:
     return {**os.environ, "DOCKER_HOST": spec.platform.docker.host}
+
+
+def docker_checked(
+    spec: Spec,
+    *args: str,
+    failure: type[HostingError],
+    timeout: float = 300,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+) -> str:
+    """`docker ARGS` on the platform's engine, its output; a timeout or a failure raises
+    `failure` naming the subcommand and the last line it printed (a drill's, a restore's or an
+    upgrade's own error, so the caller's exit code and cleanup hold)."""
+    try:
+        out = subprocess.run(
+            ["docker", *args], capture_output=True, timeout=timeout,
+            env={**docker_env(spec), **(env or {})}, input=stdin, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise failure(f"docker {args[0]} took over {timeout:g} s") from None
+    if out.returncode != 0:
+        lines = [ln for ln in out.stderr.decode(errors="replace").splitlines() if ln.strip()]
+        raise failure(f"docker {args[0]} failed: {(lines or ['no message'])[-1].strip()}")
+    return out.stdout.decode(errors="replace").strip()
+
+
+def remove_container(spec: Spec, name: str) -> None:
+    """`docker rm -f`, whether or not it is there (cleanup after a failure)."""
+    subprocess.run(
+        ["docker", "rm", "-f", name], capture_output=True, timeout=120, env=docker_env(spec),
+        check=False,
+    )  # fmt: skip
 
 
 def docker(spec: Spec, *args: str, timeout: float = 60) -> str:
